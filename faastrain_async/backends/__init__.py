@@ -1,0 +1,39 @@
+"""Backends: where the replicas live. ``make_backend`` builds one by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from faastrain_async.backends.ports import Backend
+from faastrain_async.config import EnvSettings, SimSettings, build_settings
+from faastrain_async.errors import ConfigError
+from loadgen.profiles import Profile
+
+BACKENDS: tuple[str, ...] = ("sim", "kubernetes")
+
+
+def make_backend(
+    name: str,
+    settings: EnvSettings,
+    profile: Profile,
+    *,
+    sim: SimSettings | Mapping[str, Any] | None = None,
+    kubernetes: Mapping[str, Any] | None = None,
+) -> Backend:
+    """Build the backend called ``name`` ("sim" or "kubernetes")."""
+    if name == "sim":
+        if kubernetes:
+            raise ConfigError("kubernetes settings were given, but backend='sim'; use backend='kubernetes'")
+        from faastrain_async.backends.sim.backend import SimBackend
+
+        return SimBackend(build_settings(SimSettings, sim, "sim"), profile)
+    if name == "kubernetes":
+        if sim:
+            raise ConfigError("sim settings were given, but backend='kubernetes'; use backend='sim'")
+        try:
+            from faastrain_async.backends.kubernetes import make_kubernetes_backend
+        except ImportError as e:
+            raise ConfigError("backend='kubernetes' is not available in this build") from e
+        return make_kubernetes_backend(settings, profile, kubernetes or {})
+    raise ConfigError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")

@@ -1,0 +1,1 @@
+"""The ``faastrain`` command line."""

@@ -1,0 +1,123 @@
+"""``faastrain run``: one policy in the environment, step by step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from faastrain_async.backends import BACKENDS
+from faastrain_async.config import ACTION_MODES, DEFAULT_PROFILE, REWARD_PRESETS
+from faastrain_async.env.gym_env import FaaSEnv
+from faastrain_async.errors import ConfigError
+from faastrain_async.policies import make_policy
+from faastrain_async.rollout import StepRow, StepWriter, rollout, summarize
+
+#: Longer runs show a progress line instead of a line per step (unless --verbose).
+STEP_LINES_UP_TO = 200
+
+
+def key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` as ``{"a": 1.0, "b": "x"}`` (numbers where they parse)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, eq, text = pair.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--{what} {pair!r}: expected KEY=VALUE")
+        value: Any = text
+        for convert in (int, float):
+            try:
+                value = convert(text)
+                break
+            except ValueError:
+                pass
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    """The environment's options, shared by every command that makes an env."""
+    env = parser.add_argument_group("environment")
+    env.add_argument("--backend", choices=BACKENDS, default="sim", help="where the replicas live (default: sim)")
+    env.add_argument("--profile", default=DEFAULT_PROFILE, help=f"workload profile spec (default: {DEFAULT_PROFILE})")
+    env.add_argument("--interval", type=float, default=30.0, help="measurement window, seconds (default: 30)")
+    env.add_argument("--episode-steps", type=int, default=10, help="steps per episode (default: 10)")
+    env.add_argument("--action-mode", choices=ACTION_MODES, default="delta")
+    env.add_argument("--reward", choices=REWARD_PRESETS, default="seed")
+    env.add_argument("--min-replicas", type=int, default=1)
+    env.add_argument("--max-replicas", type=int, default=10)
+    env.add_argument("--settle-timeout", type=float, default=120.0)
+    env.add_argument("--sim", action="append", metavar="KEY=VALUE", help="a simulator setting, e.g. --sim cold_start=5")
+    env.add_argument("--kube", action="append", metavar="KEY=VALUE", help="a kubernetes backend setting")
+
+
+def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEnv:
+    """The env the arguments describe."""
+    kwargs: dict[str, Any] = dict(
+        profile=args.profile, interval=args.interval, episode_steps=args.episode_steps,
+        action_mode=args.action_mode, reward=args.reward, min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas, settle_timeout=args.settle_timeout,
+    )
+    kwargs["initial_replicas"] = args.min_replicas
+    if args.backend == "sim":
+        kwargs["sim"] = key_values(args.sim, "sim")
+    else:
+        kwargs["kubernetes"] = key_values(args.kube, "kube")
+    return FaaSEnv(args.backend, render_mode=render_mode, **kwargs)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("run", help="run a policy in the environment and record every step")
+    parser.add_argument("--policy", default="threshold", help="random | hold | threshold[:target=0.7,tolerance=0.1] (default: threshold)")
+    parser.add_argument("--steps", type=int, default=100, help="steps to run (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the world and of the policy (default: 0)")
+    parser.add_argument("--out", type=Path, help="folder for steps.jsonl|csv and summary.json")
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    parser.add_argument("--verbose", action="store_true", help=f"a line per step even past {STEP_LINES_UP_TO} steps")
+    add_env_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _progress(done: int, total: int, started: float) -> None:
+    rate = done / max(time.perf_counter() - started, 1e-9)
+    end = "\r" if sys.stdout.isatty() else "\n"
+    print(f"step {done}/{total} ({100 * done / total:3.0f}%), {rate:,.0f} steps/s", end=end, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise ConfigError(f"--steps {args.steps}: need at least 1")
+    env = make_env(args, render_mode="ansi")
+    writer = StepWriter(args.out, args.format) if args.out else None
+    rows: list[StepRow] = []
+    lines = args.verbose or args.steps <= STEP_LINES_UP_TO
+    every = max(1, args.steps // 100)
+    done = 0
+    started = time.perf_counter()
+    try:
+        policy = make_policy(args.policy, env.env.settings)
+        for row in rollout(env, policy, steps=args.steps, seed=args.seed):
+            rows.append(row)
+            if writer:
+                writer.write(row)
+            done += row.action is not None
+            if lines:
+                print(env.render(), flush=True)
+            elif row.action is not None and (done % every == 0 or done == args.steps):
+                _progress(done, args.steps, started)
+    finally:
+        if writer:
+            writer.close()
+        env.close()
+    summary = summarize(rows, args.interval)
+    summary.update(policy=args.policy, backend=args.backend, profile=args.profile, seed=args.seed,
+                   wall_seconds=round(time.perf_counter() - started, 3))
+    if not lines and sys.stdout.isatty():
+        print()
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0

@@ -1,0 +1,182 @@
+"""Settings: small frozen dataclasses, one per concern, checked when built.
+
+They are plain values: nothing here reads the process environment or a file. The CLI (and
+``gymnasium.make`` keyword arguments) build them at the edge.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Mapping, TypeVar
+
+from faastrain_async.errors import ConfigError
+
+ActionMode = Literal["delta", "updown"]
+SettlePolicy = Literal["continue", "truncate", "raise"]
+RewardPreset = Literal["seed", "normalized"]
+
+ACTION_MODES: tuple[str, ...] = ("delta", "updown")
+SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
+REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
+
+DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
+
+
+def _check(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is not valid: {allowed}")
+
+
+def _positive(name: str, value: float) -> None:
+    _check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name, value, "must be a finite number > 0")
+
+
+def _non_negative(name: str, value: float) -> None:
+    _check(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, name, value, "must be a finite number >= 0")
+
+
+def _int_at_least(name: str, value: int, low: int) -> None:
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value, f"must be an integer >= {low}")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    _check(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """How a step's window becomes a reward (see docs/environment.md, "Reward").
+
+    ``preset="seed"`` is FaaSTrainGym's reward, ``0.75·thr² + 0.125·cpu·100 + 0.125·mem·100
+    − 0.25·(replicas − min)²`` with ``thr`` in percent, plus ``penalty`` (−1000) when the
+    scaling could not be applied. ``preset="normalized"`` keeps each step's reward in [−1, 1].
+    """
+
+    preset: RewardPreset = "seed"
+    #: Added when the requested scaling could not be applied; None takes the preset's value
+    #: (−1000 for "seed", −0.5 for "normalized").
+    penalty: float | None = None
+    #: Latency objective of the "normalized" preset: mean execution time above it costs reward.
+    slo_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        _one_of("reward preset", self.preset, REWARD_PRESETS)
+        if self.penalty is not None:
+            _check(math.isfinite(self.penalty) and self.penalty <= 0, "penalty", self.penalty, "must be a finite number <= 0")
+        _positive("slo_seconds", self.slo_seconds)
+
+    @property
+    def effective_penalty(self) -> float:
+        if self.penalty is not None:
+            return self.penalty
+        return -1000.0 if self.preset == "seed" else -0.5
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """What the agent sees and does, and how one step is measured."""
+
+    #: Length of the measurement window that starts once the scaling has settled (seconds).
+    interval: float = 30.0
+    #: Steps per episode; the episode is then truncated (a time limit, never terminated).
+    episode_steps: int = 10
+    min_replicas: int = 1
+    max_replicas: int = 10
+    #: Replicas requested at every reset.
+    initial_replicas: int = 1
+    #: "delta": Discrete(2·max_delta + 1), action a scales by a − max_delta.
+    #: "updown": Discrete(2), 0 scales down and 1 scales up by step_size.
+    action_mode: ActionMode = "delta"
+    max_delta: int = 5
+    step_size: int = 1
+    #: Longest wait for the replicas to settle on the target (seconds).
+    settle_timeout: float = 120.0
+    #: What a settle timeout does: measure anyway, end the episode (truncated), or raise.
+    on_settle_timeout: SettlePolicy = "continue"
+    #: Workload profile spec (see loadgen.profiles), or a path-free trace spec.
+    profile: str = DEFAULT_PROFILE
+    reward: RewardSettings = field(default_factory=RewardSettings)
+
+    def __post_init__(self) -> None:
+        _positive("interval", self.interval)
+        _int_at_least("episode_steps", self.episode_steps, 1)
+        _int_at_least("min_replicas", self.min_replicas, 0)
+        _int_at_least("max_replicas", self.max_replicas, 1)
+        if self.min_replicas > self.max_replicas:
+            raise ConfigError(
+                f"min_replicas={self.min_replicas} is greater than max_replicas={self.max_replicas}; need min <= max"
+            )
+        _int_at_least("initial_replicas", self.initial_replicas, 0)
+        _check(
+            self.min_replicas <= self.initial_replicas <= self.max_replicas,
+            "initial_replicas",
+            self.initial_replicas,
+            f"must lie in [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
+        )
+        _one_of("action_mode", self.action_mode, ACTION_MODES)
+        _int_at_least("max_delta", self.max_delta, 1)
+        _int_at_least("step_size", self.step_size, 1)
+        _positive("settle_timeout", self.settle_timeout)
+        _one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
+        _check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
+        _check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """The simulated function and cluster (see docs/simulator.md)."""
+
+    #: Concurrent requests one replica serves; more wait in the queue.
+    concurrency: int = 1
+    #: Mean and coefficient of variation of one request's service time (lognormal).
+    service_time: float = 0.2
+    service_time_cv: float = 0.5
+    #: A request that has waited this long in the queue fails (a timeout, seconds).
+    request_timeout: float = 10.0
+    #: Mean and coefficient of variation of a new replica's cold start (lognormal; cv 0 = fixed).
+    cold_start: float = 3.0
+    cold_start_cv: float = 0.3
+    #: Longest time a terminating replica drains its in-flight requests before it is killed.
+    grace_period: float = 5.0
+    #: CPU seconds one request costs, and the CPU a replica requests (cores).
+    cpu_per_request: float = 0.02
+    cpu_request: float = 0.1
+    #: CPU an idle replica uses (cores).
+    idle_cpu: float = 0.002
+    #: Memory a replica requests, uses when idle, and adds per in-flight request (MiB).
+    mem_request_mib: float = 128.0
+    mem_base_mib: float = 40.0
+    mem_per_request_mib: float = 12.0
+    #: Integration step of the fluid queue and of the arrival draws (seconds).
+    tick: float = 1.0
+    #: None runs on a virtual clock (microseconds a step); a number runs on a real clock that
+    #: many times faster than wall time (exercises the live engine path without a cluster).
+    time_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        _int_at_least("concurrency", self.concurrency, 1)
+        for name in ("service_time", "request_timeout", "cpu_per_request", "cpu_request", "mem_request_mib", "tick"):
+            _positive(name, getattr(self, name))
+        for name in ("service_time_cv", "cold_start", "cold_start_cv", "grace_period", "idle_cpu", "mem_base_mib", "mem_per_request_mib"):
+            _non_negative(name, getattr(self, name))
+        if self.time_scale is not None:
+            _positive("time_scale", self.time_scale)
+
+
+S = TypeVar("S")
+
+
+def build_settings(cls: type[S], value: S | Mapping[str, Any] | None, what: str) -> S:
+    """``value`` as a ``cls``: itself, built from a mapping, or the defaults for None."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ConfigError(f"unknown {what} setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**value)
+    raise ConfigError(f"{what} settings must be a {cls.__name__} or a mapping, got {type(value).__name__}")

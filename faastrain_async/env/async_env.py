@@ -1,0 +1,210 @@
+"""AsyncFaaSEnv: the environment for async agents, and the core the sync adapter forwards to.
+
+## Description
+An agent scales one serverless function's replicas. Each step applies the scaling, waits
+until it has really settled (ready == target, nothing pending or terminating), measures the
+function over ``interval`` seconds that start after settling, and answers with what that
+window and the replicas that held during it show.
+
+## Action space
+``action_mode="delta"`` (default): ``Discrete(2·max_delta + 1)``; action ``a`` scales by
+``a − max_delta`` replicas (``max_delta=5``: −5..+5, FaaSTrainGym's code).
+``action_mode="updown"``: ``Discrete(2)``; 0 scales down, 1 scales up, by ``step_size``
+(FaaSTrainGym's README). The target is clamped to ``[min_replicas, max_replicas]`` ([1, 10]).
+
+## Observation space
+``Box(6,) float32``: mean execution time (s), throughput (% of requests that succeeded),
+requests in the window, ready replicas (time-weighted over the window), mean CPU and mean
+memory use of the pods as fractions of their requests. See ``spaces.OBSERVATION_FIELDS``.
+
+## Rewards
+``reward="seed"`` (FaaSTrainGym's, up to about 7,500 a step, −1000 when the scaling could not
+be applied) or ``reward="normalized"`` (in [−1, 0.75]). See ``rewards``.
+
+## Episode end
+Never terminated (the process is continuous); truncated after ``episode_steps`` (10) steps,
+or at a settle timeout when ``on_settle_timeout="truncate"``.
+
+## Arguments
+``backend`` ("sim" or "kubernetes", or a Backend object), ``sim=`` / ``kubernetes=``
+(backend settings as a mapping or dataclass), ``reward=`` (a preset name, a mapping or
+RewardSettings), and any field of :class:`~faastrain_async.config.EnvSettings` as a keyword.
+
+## Reset
+``areset(seed=s)`` starts a new world from seed ``s`` (the simulator restarts its clock and
+workload). ``areset()`` without a seed continues the world where it is, with the replicas
+scaled back to ``initial_replicas`` (or ``options={"replicas": n}``). Both settle and
+measure one window before answering.
+
+## Version history
+* v1: FaaSTrainGym-compatible spaces and reward; settle barrier; windows after settling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import structlog
+from gymnasium.utils import seeding
+
+from faastrain_async.backends import make_backend
+from faastrain_async.backends.ports import Backend
+from faastrain_async.config import EnvSettings, RewardSettings, SimSettings, build_settings
+from faastrain_async.engine.engine import Engine, StepRecord
+from faastrain_async.env import actions, rewards, spaces
+from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
+from loadgen.profiles import Profile, ProfileError, parse_profile
+
+log = structlog.get_logger()
+
+StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
+
+
+def _reward_settings(reward: str | RewardSettings | Mapping[str, Any] | None) -> RewardSettings:
+    if isinstance(reward, str):
+        return RewardSettings(preset=reward)  # type: ignore[arg-type]
+    return build_settings(RewardSettings, reward, "reward")
+
+
+def _profile(spec: str | Profile) -> Profile:
+    if not isinstance(spec, str):
+        return spec
+    try:
+        return parse_profile(spec)
+    except ProfileError as e:
+        raise ConfigError(str(e)) from None
+
+
+class AsyncFaaSEnv:
+    """The environment as coroutines: ``areset``, ``astep``, ``aclose``; also ``async with``."""
+
+    def __init__(
+        self,
+        backend: str | Backend = "sim",
+        *,
+        profile: str | Profile | None = None,
+        reward: str | RewardSettings | Mapping[str, Any] | None = None,
+        sim: SimSettings | Mapping[str, Any] | None = None,
+        kubernetes: Mapping[str, Any] | None = None,
+        **settings: Any,
+    ) -> None:
+        try:
+            if profile is not None:
+                settings["profile"] = profile if isinstance(profile, str) else profile.spec
+            self.settings = EnvSettings(reward=_reward_settings(reward), **settings)
+        except TypeError as e:  # an unknown keyword
+            raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
+        self.profile = _profile(profile if profile is not None else self.settings.profile)
+        if isinstance(backend, str):
+            self.backend = make_backend(backend, self.settings, self.profile, sim=sim, kubernetes=kubernetes)
+            self.backend_name = backend
+        else:
+            self.backend, self.backend_name = backend, type(backend).__name__
+        s = self.settings
+        self.engine = Engine(
+            self.backend, interval=s.interval, settle_timeout=s.settle_timeout, on_settle_timeout=s.on_settle_timeout
+        )
+        self.action_space = spaces.action_space(s)
+        self.observation_space = spaces.observation_space(s)
+        self.np_random: np.random.Generator | None = None
+        self.episode = 0
+        self.steps = 0
+        self.target: int | None = None
+        self.closed = False
+        self.last_record: StepRecord | None = None
+        self._log = log.bind(backend=self.backend_name)
+
+    @property
+    def virtual(self) -> bool:
+        """True when the backend runs on virtual time (no step ever suspends)."""
+        return self.backend.clock.virtual
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise EnvClosedError("the environment is closed; make a new one")
+
+    async def areset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; see the module docstring for what a seed changes."""
+        self._check_open()
+        s = self.settings
+        replicas = s.initial_replicas
+        for key, value in (options or {}).items():
+            if key != "replicas":
+                raise ConfigError(f"unknown reset option {key!r}; known: replicas")
+            if not isinstance(value, int) or not s.min_replicas <= value <= s.max_replicas:
+                raise ConfigError(f"reset option replicas={value!r} must be an integer in [{s.min_replicas}, {s.max_replicas}]")
+            replicas = value
+        world_seed: int | None = None
+        if seed is not None or self.np_random is None:
+            self.np_random, _ = seeding.np_random(seed)
+            world_seed = seed if seed is not None else int(self.np_random.integers(2**63 - 1))
+        record = await self.engine.reset(seed=world_seed, replicas=replicas)
+        self.episode += 1
+        self.steps = 0
+        self.target = replicas
+        self.last_record = record
+        info = self._info(record, actions.ScaleRequest(0, replicas, replicas), applied=record.settled)
+        return spaces.observe(record.metrics, record.replicas), info
+
+    async def astep(self, action: object) -> StepResult:
+        """Scale by ``action``, wait until settled, measure a window, and answer."""
+        self._check_open()
+        if self.target is None:
+            raise ResetNeeded("call areset() before astep()")
+        s = self.settings
+        request = actions.scale_request(action, self.target, s)
+        record = await self.engine.step(request.target)
+        self.steps += 1
+        self.target = request.target
+        self.last_record = record
+        applied = not request.clamped and record.settled and abs(record.replicas - request.target) < 1e-6
+        reward = rewards.reward(record.metrics, record.replicas, s, applied)
+        truncated = self.steps >= s.episode_steps or (not record.settled and s.on_settle_timeout == "truncate")
+        info = self._info(record, request, applied)
+        if not self.virtual:
+            self._log.info(
+                "step", episode=self.episode, step=self.steps, target=request.target, ready=record.ready,
+                settle_s=round(record.settle_seconds, 3), requests=record.metrics.requests,
+                throughput_pct=round(record.metrics.throughput_pct, 2), reward=round(reward, 3),
+            )
+        return spaces.observe(record.metrics, record.replicas), reward, False, truncated, info
+
+    def _info(self, record: StepRecord, request: actions.ScaleRequest, applied: bool) -> dict[str, Any]:
+        m = record.metrics
+        return {
+            "step": self.steps,
+            "t_action": record.t_action,
+            "t_settled": record.t_settled,
+            "settle_seconds": record.settle_seconds,
+            "settled": record.settled,
+            "window": (record.window_start, record.window_end),
+            "delta": request.delta,
+            "requested": request.requested,
+            "target": request.target,
+            "clamped": request.clamped,
+            "applied": applied,
+            "ready": record.ready,
+            "replicas": record.replicas,
+            "requests": m.requests,
+            "successes": m.successes,
+            "exec_time_missing": m.mean_exec_s is None,
+            "p95_exec_s": m.p95_exec_s,
+            "metrics_stale": m.stale,
+            "load_intended_rps": record.load.intended_rps,
+            "load_achieved_rps": record.load.achieved_rps,
+        }
+
+    async def aclose(self) -> None:
+        """Stop the engine and the backend (idempotent); re-raise a failure not yet reported."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.engine.aclose()
+
+    async def __aenter__(self) -> AsyncFaaSEnv:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

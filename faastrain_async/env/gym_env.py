@@ -1,0 +1,149 @@
+"""FaaSEnv: the synchronous Gymnasium adapter over :class:`AsyncFaaSEnv`.
+
+A virtual-time backend (the simulator) never suspends, so its coroutines are driven to
+completion in the caller's thread with one ``send(None)``: a step costs microseconds and no
+thread is started. A live backend gets a portal: one event-loop thread per env, started at
+the first call, whose watchers keep running between steps; each call waits for its result
+with a timeout, and ``close()`` stops the loop, joins the thread and re-raises what failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import gymnasium as gym
+import numpy as np
+
+from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult
+from faastrain_async.errors import EnvClosedError, FaaSTrainError
+
+T = TypeVar("T")
+
+#: Time allowed beyond settle_timeout + interval for one call (metrics, scaling API calls).
+CALL_MARGIN = 120.0
+#: Time allowed for close() to stop the loop thread.
+CLOSE_TIMEOUT = 30.0
+
+
+def run_inline(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends, in this thread, and return its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise FaaSTrainError("a virtual-time backend suspended on real I/O; it must run on a live clock")
+
+
+class Portal:
+    """An event loop in its own thread, for calling coroutines from synchronous code."""
+
+    def __init__(self, name: str = "faastrain-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise FaaSTrainError(f"the call did not finish within {timeout:g}s; it was cancelled") from None
+
+    def close(self) -> None:
+        """Cancel what still runs, stop the loop and join its thread."""
+
+        async def cancel_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+
+        try:
+            self.call(cancel_rest(), CLOSE_TIMEOUT)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(CLOSE_TIMEOUT)
+            if self.thread.is_alive():
+                raise FaaSTrainError(f"the event-loop thread did not stop within {CLOSE_TIMEOUT:g}s")
+            self.loop.close()
+
+
+class FaaSEnv(gym.Env[np.ndarray, np.int64]):
+    """Gymnasium environment ``FaaSTrainGym-v1``; see :class:`AsyncFaaSEnv` for the details.
+
+    Every keyword argument is passed on to :class:`AsyncFaaSEnv`, so ``gymnasium.make``
+    takes them as they are: ``gymnasium.make("FaaSTrainGym-v1", backend="sim",
+    action_mode="updown", reward="normalized", profile="sine:period=600,low=2,high=40")``.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, backend: str = "sim", *, render_mode: str | None = None, **kwargs: Any) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise FaaSTrainError(f"render_mode={render_mode!r} is not supported; use one of {self.metadata['render_modes']}")
+        self.env = AsyncFaaSEnv(backend, **kwargs)
+        self.action_space = self.env.action_space
+        self.observation_space = self.env.observation_space
+        self.render_mode = render_mode
+        s = self.env.settings
+        self.call_timeout = s.settle_timeout + s.interval + CALL_MARGIN
+        self._portal: Portal | None = None
+        self._closed = False
+        self._last: tuple[np.ndarray, float | None, dict[str, Any]] | None = None
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise EnvClosedError("the environment is closed; make a new one")
+        if self.env.virtual:
+            return run_inline(coro)
+        if self._portal is None:
+            self._portal = Portal()
+        return self._portal.call(coro, self.call_timeout)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        obs, info = self._call(self.env.areset(seed=seed, options=options))
+        self._np_random = self.env.np_random  # one generator: the core's
+        self._last = (obs, None, info)
+        return obs, info
+
+    def step(self, action: np.int64 | int) -> StepResult:
+        result = self._call(self.env.astep(action))
+        self._last = (result[0], result[1], result[4])
+        return result
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self._last is None:
+            return None
+        obs, reward, info = self._last
+        r = "-" if reward is None else f"{reward:10.2f}"
+        return (
+            f"ep {self.env.episode:>3} step {info['step']:>3}  target {info['target']:>2}  "
+            f"replicas {obs[3]:5.2f}  req {obs[2]:8.1f}  thr {obs[1]:6.2f}%  exec {obs[0]:6.3f}s  "
+            f"cpu {obs[4]:5.2f}  mem {obs[5]:5.2f}  settle {info['settle_seconds']:6.2f}s  reward {r}"
+        )
+
+    def close(self) -> None:
+        """Stop the environment; re-raise what failed in it. Calls after close() raise."""
+        if self._closed:
+            return
+        try:
+            if not self.env.closed:
+                self._call(self.env.aclose())
+        finally:
+            self._closed = True
+            portal, self._portal = self._portal, None
+            if portal is not None:
+                portal.close()

@@ -1,0 +1,99 @@
+"""The built-in policies: random, hold, and threshold (the Kubernetes HPA rule)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from faastrain_async.config import EnvSettings
+from faastrain_async.env.actions import action_count, action_for
+from faastrain_async.errors import ConfigError
+from faastrain_async.policies.base import no_more, take_float
+
+#: Index of the ready-replica and CPU entries in the observation.
+REPLICAS, CPU = 3, 4
+
+
+class RandomPolicy:
+    """Uniformly random actions (a seed makes them repeatable)."""
+
+    name = "random"
+
+    def __init__(self, settings: EnvSettings) -> None:
+        self._n = action_count(settings)
+        self._rng = np.random.default_rng()
+
+    @classmethod
+    def from_options(cls, settings: EnvSettings, options: dict[str, str]) -> RandomPolicy:
+        no_more(options, "random", "")
+        return cls(settings)
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
+        return int(self._rng.integers(self._n))
+
+
+class HoldPolicy:
+    """Never scales (the no-op action); needs ``action_mode="delta"``."""
+
+    name = "hold"
+
+    def __init__(self, settings: EnvSettings) -> None:
+        if settings.action_mode != "delta":
+            raise ConfigError(f"policy hold needs a no-op action; action_mode={settings.action_mode!r} has none (use 'delta')")
+        self._noop = settings.max_delta
+
+    @classmethod
+    def from_options(cls, settings: EnvSettings, options: dict[str, str]) -> HoldPolicy:
+        no_more(options, "hold", "")
+        return cls(settings)
+
+    def reset(self, seed: int | None = None) -> None:
+        return None
+
+    def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
+        return self._noop
+
+
+class ThresholdPolicy:
+    """The Kubernetes HPA rule on CPU utilisation.
+
+    ``desired = ceil(current · utilisation / target)``, unchanged while
+    ``|utilisation / target − 1| <= tolerance`` (0.1, as the HPA's default), clamped to the
+    replica bounds and reached as closely as one action allows.
+    """
+
+    name = "threshold"
+
+    def __init__(self, settings: EnvSettings, *, target: float = 0.7, tolerance: float = 0.1) -> None:
+        self.settings = settings
+        self.target = target
+        self.tolerance = tolerance
+
+    @classmethod
+    def from_options(cls, settings: EnvSettings, options: dict[str, str]) -> ThresholdPolicy:
+        spec = "threshold"
+        target = take_float(options, "target", 0.7, spec=spec)
+        tolerance = take_float(options, "tolerance", 0.1, low=-1e-12, spec=spec)
+        no_more(options, spec, "target, tolerance")
+        return cls(settings, target=target, tolerance=tolerance)
+
+    def reset(self, seed: int | None = None) -> None:
+        return None
+
+    def desired(self, current: int, utilisation: float) -> int:
+        ratio = utilisation / self.target
+        if abs(ratio - 1.0) <= self.tolerance:
+            return current
+        desired = math.ceil(current * ratio - 1e-9)
+        return min(max(desired, self.settings.min_replicas), self.settings.max_replicas)
+
+    def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
+        current = int(info.get("target", round(float(obs[REPLICAS]))))
+        return action_for(self.desired(current, float(obs[CPU])), current, self.settings)
