@@ -105,10 +105,7 @@ class Engine:
         if error is None:
             return
         self._failure_reported = True
-        # The TaskGroup wraps what failed; hand the caller the watcher's own error.
-        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-            error = error.exceptions[0]
-        raise error
+        raise _unwrap(error)
 
     async def aclose(self) -> None:
         """Stop the watchers and the backend; re-raise a watcher failure not yet reported."""
@@ -124,7 +121,7 @@ class Engine:
                 await asyncio.gather(task, return_exceptions=True)
             except BaseException as error:  # a watcher failed: close the backend, then re-raise
                 if not self._failure_reported:
-                    failure = error
+                    failure = _unwrap(error)
         self._supervisor = None
         await self.backend.aclose()
         if failure is not None:
@@ -179,4 +176,11 @@ class Engine:
 
 def _never() -> bool:
     return False
+
+
+def _unwrap(error: BaseException) -> BaseException:
+    """The watcher's own error out of the TaskGroup's wrapping."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import gymnasium as gym
 import numpy as np
 
+from faastrain_async.backends.ports import Backend
 from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult
 from faastrain_async.errors import EnvClosedError, FaaSTrainError
 
@@ -89,7 +90,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, backend: str = "sim", *, render_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, backend: str | Backend = "sim", *, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise FaaSTrainError(f"render_mode={render_mode!r} is not supported; use one of {self.metadata['render_modes']}")
         self.env = AsyncFaaSEnv(backend, **kwargs)

@@ -25,13 +25,19 @@ class Policy(Protocol):
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split ``name:key=value,...`` into the name and its options."""
+    """Split ``name:key=value,...`` into the name and its options.
+
+    A first part without ``=`` is the option ``value`` (``static:4``, ``model:run/ppo.zip``).
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"policy spec must be a non-empty string like 'threshold:target=0.7', got {spec!r}")
     name, _, rest = spec.strip().partition(":")
     options: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
+    for i, part in enumerate(filter(None, (p.strip() for p in rest.split(",")))):
         key, eq, value = part.partition("=")
+        if not eq and i == 0:
+            options["value"] = part
+            continue
         if not eq or not key.strip():
             raise ConfigError(f"policy spec {spec!r}: bad part {part!r}; expected key=value")
         options[key.strip()] = value.strip()

@@ -32,9 +32,10 @@ _Z95 = 1.6448536269514722
 _ARRIVED, _SERVED, _DROPPED, _WAIT, _READY_S, _INTENDED, _PEAK_Q = range(7)
 
 
-def _lognormal_params(mean: float, cv: float) -> tuple[float, float]:
+def _lognormal_params(mean: float, cv: float) -> tuple[float, float, float]:
+    """(mu, sigma, mean) of the lognormal with this mean and coefficient of variation."""
     sigma = math.sqrt(math.log1p(cv * cv))
-    return math.log(mean) - sigma * sigma / 2.0, sigma
+    return math.log(mean) - sigma * sigma / 2.0, sigma, mean
 
 
 class _Normals:
@@ -50,8 +51,9 @@ class _Normals:
             self._block.reverse()
         return self._block.pop()
 
-    def lognormal(self, params: tuple[float, float]) -> float:
-        return math.exp(params[0] + params[1] * self())
+    def lognormal(self, params: tuple[float, float, float]) -> float:
+        mu, sigma, mean = params
+        return math.exp(mu + sigma * self()) if sigma > 0 else mean
 
 
 class SimModel:
