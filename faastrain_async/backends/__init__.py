@@ -20,11 +20,16 @@ def make_backend(
     *,
     sim: SimSettings | Mapping[str, Any] | None = None,
     kubernetes: Mapping[str, Any] | None = None,
+    local_cluster: bool = False,
 ) -> Backend:
-    """Build the backend called ``name`` ("sim" or "kubernetes")."""
+    """Build the backend called ``name`` ("sim" or "kubernetes").
+
+    ``local_cluster=True`` (kubernetes only) starts the bundled local cluster and points the
+    backend at it.
+    """
     if name == "sim":
-        if kubernetes:
-            raise ConfigError("kubernetes settings were given, but backend='sim'; use backend='kubernetes'")
+        if kubernetes or local_cluster:
+            raise ConfigError("kubernetes settings (or local_cluster) were given, but backend='sim'; use backend='kubernetes'")
         from faastrain_async.backends.sim.backend import SimBackend
 
         return SimBackend(build_settings(SimSettings, sim, "sim"), profile)
@@ -35,5 +40,8 @@ def make_backend(
             from faastrain_async.backends.kubernetes import make_kubernetes_backend
         except ImportError as e:
             raise ConfigError("backend='kubernetes' is not available in this build") from e
-        return make_kubernetes_backend(settings, profile, kubernetes or {})
+        options = dict(kubernetes or {})
+        if local_cluster:
+            options["local_cluster"] = True
+        return make_kubernetes_backend(settings, profile, options)
     raise ConfigError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")

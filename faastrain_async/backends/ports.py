@@ -45,7 +45,7 @@ class LoadDriver(Protocol):
     """Drives the workload profile against the function."""
 
     async def start(self) -> None:
-        """Start the workload (idempotent)."""
+        """Start the workload (idempotent); the backend calls it at its first reset."""
         ...
 
     async def watch(self) -> None:
@@ -55,8 +55,8 @@ class LoadDriver(Protocol):
         """
         ...
 
-    def report(self, start: float, end: float) -> LoadReport:
-        """Intended and achieved rate over ``[start, end]``."""
+    async def report(self, start: float, end: float) -> LoadReport:
+        """Intended and achieved rate over ``[start, end]`` (waits briefly for late statistics)."""
         ...
 
     async def stop(self) -> None:
@@ -73,7 +73,12 @@ class Backend(Protocol):
     load: LoadDriver
 
     async def reset(self, *, seed: int | None, replicas: int) -> None:
-        """Start (or restart) an episode with ``replicas`` replicas requested."""
+        """Prepare an episode that starts with ``replicas`` replicas.
+
+        The first reset connects and starts the workload (a seed fixes its random arrivals);
+        a simulator starts a new world whenever a seed is given. The engine starts its
+        watchers after the first reset and then requests ``replicas``.
+        """
         ...
 
     async def aclose(self) -> None:

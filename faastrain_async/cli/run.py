@@ -21,14 +21,14 @@ STEP_LINES_UP_TO = 200
 
 
 def key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` as ``{"a": 1.0, "b": "x"}`` (numbers where they parse)."""
+    """``["a=1", "b=x", "c=true"]`` as ``{"a": 1, "b": "x", "c": True}`` (numbers and booleans where they parse)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, eq, text = pair.partition("=")
         if not eq or not key:
             raise ConfigError(f"--{what} {pair!r}: expected KEY=VALUE")
-        value: Any = text
-        for convert in (int, float):
+        value: Any = {"true": True, "false": False}.get(text.lower(), text)
+        for convert in (int, float) if isinstance(value, str) else ():
             try:
                 value = convert(text)
                 break

@@ -74,11 +74,10 @@ class Engine:
 
     # -- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        """Connect the watchers (idempotent)."""
+        """Start the watchers (idempotent); the first reset calls it."""
         if self._started:
             return
         self._started = True
-        await self.backend.load.start()
         if self.clock.virtual:
             await self.backend.scaler.watch(self.state.apply)
             return
@@ -130,9 +129,9 @@ class Engine:
     # -- steps --------------------------------------------------------------------------
     async def reset(self, *, seed: int | None, replicas: int) -> StepRecord:
         """Start an episode with ``replicas`` replicas; measure one window once they settled."""
-        await self.start()
         self._raise_if_failed()
         await self.backend.reset(seed=seed, replicas=replicas)
+        await self.start()
         self.state.restart(self.clock.now())
         return await self.step(replicas)
 
@@ -164,7 +163,7 @@ class Engine:
         await clock.sleep_until(end)
         self._raise_if_failed()
         metrics = await self.backend.metrics.window(t_settled, end)
-        load = self.backend.load.report(t_settled, end)
+        load = await self.backend.load.report(t_settled, end)
         replicas = (state.ready_seconds(end) - ready_seconds) / self.interval
         return StepRecord(
             target=target, t_action=t_action, t_settled=t_settled, settled=settled,

@@ -27,8 +27,9 @@ or at a settle timeout when ``on_settle_timeout="truncate"``.
 
 ## Arguments
 ``backend`` ("sim" or "kubernetes", or a Backend object), ``sim=`` / ``kubernetes=``
-(backend settings as a mapping or dataclass), ``reward=`` (a preset name, a mapping or
-RewardSettings), and any field of :class:`~faastrain_async.config.EnvSettings` as a keyword.
+(backend settings as a mapping or dataclass), ``local_cluster=True`` (kubernetes: start the
+bundled local cluster), ``reward=`` (a preset name, a mapping or RewardSettings), and any
+field of :class:`~faastrain_async.config.EnvSettings` as a keyword.
 
 ## Reset
 ``areset(seed=s)`` starts a new world from seed ``s`` (the simulator restarts its clock and
@@ -88,6 +89,7 @@ class AsyncFaaSEnv:
         reward: str | RewardSettings | Mapping[str, Any] | None = None,
         sim: SimSettings | Mapping[str, Any] | None = None,
         kubernetes: Mapping[str, Any] | None = None,
+        local_cluster: bool = False,
         **settings: Any,
     ) -> None:
         try:
@@ -98,7 +100,9 @@ class AsyncFaaSEnv:
             raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
         self.profile = _profile(profile if profile is not None else self.settings.profile)
         if isinstance(backend, str):
-            self.backend = make_backend(backend, self.settings, self.profile, sim=sim, kubernetes=kubernetes)
+            self.backend = make_backend(
+                backend, self.settings, self.profile, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
+            )
             self.backend_name = backend
         else:
             self.backend, self.backend_name = backend, type(backend).__name__

@@ -20,6 +20,7 @@ import numpy as np
 
 from faastrain_async.backends.ports import Backend
 from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult
+from faastrain_async.env.render import EpisodePlot
 from faastrain_async.errors import EnvClosedError, FaaSTrainError
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ class Portal:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()
 
         try:
             self.call(cancel_rest(), CLOSE_TIMEOUT)
@@ -88,7 +90,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
     action_mode="updown", reward="normalized", profile="sine:period=600,low=2,high=40")``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, backend: str | Backend = "sim", *, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -102,6 +104,11 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
         self._portal: Portal | None = None
         self._closed = False
         self._last: tuple[np.ndarray, float | None, dict[str, Any]] | None = None
+        # "rgb_array" draws the episode so far, so it keeps the steps (see env/render.py).
+        self._plot = (
+            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.profile.peak)
+            if render_mode == "rgb_array" else None
+        )  # fmt: skip
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
@@ -118,14 +125,20 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
         obs, info = self._call(self.env.areset(seed=seed, options=options))
         self._np_random = self.env.np_random  # one generator: the core's
         self._last = (obs, None, info)
+        if self._plot is not None:
+            self._plot.reset(obs, info)
         return obs, info
 
     def step(self, action: np.int64 | int) -> StepResult:
         result = self._call(self.env.astep(action))
         self._last = (result[0], result[1], result[4])
+        if self._plot is not None:
+            self._plot.add(result[0], result[4])
         return result
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        if self._plot is not None:
+            return self._plot.draw()
         if self.render_mode != "ansi" or self._last is None:
             return None
         obs, reward, info = self._last

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from faastrain_async.config import EnvSettings
 from faastrain_async.errors import ConfigError
 from faastrain_async.policies.base import Policy, parse_spec
+from faastrain_async.policies.baselines import BestStaticPolicy, HPAPolicy, KPAPolicy, OpenFaaSPolicy, StaticPolicy
 from faastrain_async.policies.simple import HoldPolicy, RandomPolicy, ThresholdPolicy
+from faastrain_async.training.model_policy import ModelPolicy
 
 PolicyFactory = Callable[[EnvSettings, dict[str, str]], Policy]
 
@@ -19,6 +21,13 @@ POLICIES: dict[str, PolicyFactory] = {
     "random": RandomPolicy.from_options,
     "hold": HoldPolicy.from_options,
     "threshold": ThresholdPolicy.from_options,
+    "hpa": HPAPolicy.from_options,
+    "kpa": KPAPolicy.from_options,
+    "openfaas": OpenFaaSPolicy.from_options,
+    "static": StaticPolicy.from_options,
+    "best-static": BestStaticPolicy.from_options,
+    # A trained Stable-Baselines3 model; SB3 is imported only when one is loaded.
+    "model": ModelPolicy.from_options,
 }
 
 

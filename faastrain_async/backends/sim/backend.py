@@ -46,7 +46,7 @@ class SimLoad:
     async def watch(self) -> None:
         return None
 
-    def report(self, start: float, end: float) -> LoadReport:
+    async def report(self, start: float, end: float) -> LoadReport:
         intended, achieved = self._model.load(start, end)
         return LoadReport(intended_rps=intended, achieved_rps=achieved)
 

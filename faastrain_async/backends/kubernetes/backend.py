@@ -1,0 +1,100 @@
+"""The Kubernetes + OpenFaaS backend: a real clock, the scaler, Prometheus metrics and the load."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import aiohttp
+import structlog
+from kubernetes_asyncio import client, config
+
+from faastrain_async.backends.kubernetes.load import GatewayLoad
+from faastrain_async.backends.kubernetes.metrics import PrometheusMetrics
+from faastrain_async.backends.kubernetes.scaler import DeploymentScaler, GatewayScaler
+from faastrain_async.backends.kubernetes.settings import KubernetesSettings
+from faastrain_async.clients.prometheus import PrometheusClient
+from faastrain_async.clock import RealClock
+from faastrain_async.errors import BackendError, ConfigError
+
+log = structlog.get_logger()
+
+
+class KubernetesBackend:
+    """A function on a real cluster (or the bundled local cluster), reached as a real cluster is."""
+
+    name = "kubernetes"
+
+    def __init__(self, settings: KubernetesSettings, profile: str) -> None:
+        self.settings = settings
+        self.clock = RealClock()
+        self.load = GatewayLoad(settings, profile)
+        self._profile = profile
+        self._stack = contextlib.AsyncExitStack()
+        self._opened = False
+        self.local_cluster: Any = None
+
+    async def _open(self) -> None:
+        """Connect: start the local cluster if asked, load the kubeconfig, open the HTTP session."""
+        s = self.settings
+        stack = self._stack
+        if s.local_cluster:
+            s = await self._start_local_cluster()
+        configuration = client.Configuration()
+        try:
+            if s.in_cluster:
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                await config.load_kube_config(config_file=s.kubeconfig, context=s.context, client_configuration=configuration)
+        except (config.ConfigException, OSError) as e:
+            raise ConfigError(f"cannot load the Kubernetes configuration ({s.kubeconfig or 'default kubeconfig'}): {e}") from e
+        api = await stack.enter_async_context(client.ApiClient(configuration=configuration))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        if s.scaler == "openfaas":
+            self.scaler: DeploymentScaler | GatewayScaler = GatewayScaler(http, core, s, self.clock)
+        else:
+            self.scaler = DeploymentScaler(apps, core, s, self.clock)
+        prometheus = PrometheusClient(
+            s.prometheus_url, http, timeout=s.request_timeout, retries=s.retries, backoff=s.backoff, backoff_max=s.backoff_max
+        )
+        self.metrics = PrometheusMetrics(prometheus, client.CustomObjectsApi(api), apps, s)
+        self.load.settings = s
+        self.settings = s
+
+    async def _start_local_cluster(self) -> KubernetesSettings:
+        from dataclasses import replace
+
+        from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster
+
+        s = self.settings
+        cluster = LocalCluster(
+            [FunctionSpec(s.function, kind=s.local_function_kind, cold_start=s.local_cold_start)],
+            ClusterSettings(scrape_interval=s.local_scrape_interval),
+        )
+        self.local_cluster = await self._stack.enter_async_context(cluster)
+        log.info("local cluster started", gateway=cluster.gateway_url, prometheus=cluster.prometheus_url)
+        return replace(
+            s, kubeconfig=str(cluster.kubeconfig_path), context=None, in_cluster=False,
+            prometheus_url=cluster.prometheus_url, gateway_url=cluster.gateway_url,
+        )
+
+    async def reset(self, *, seed: int | None, replicas: int) -> None:
+        """Connect and start the workload at the first reset (``seed`` fixes its arrivals)."""
+        if not self._opened:
+            self._opened = True
+            try:
+                await self._open()
+                self._stack.push_async_callback(self.load.stop)
+                await self.load.start(seed=0 if seed is None else seed % 2**32)
+            except BaseException:
+                await self.aclose()
+                raise
+
+    async def aclose(self) -> None:
+        """Stop the load generator, close the connections, stop the local cluster."""
+        stack, self._stack = self._stack, contextlib.AsyncExitStack()
+        try:
+            await stack.aclose()
+        except Exception as e:
+            raise BackendError(f"closing the kubernetes backend failed: {e!r}") from e

@@ -1,0 +1,152 @@
+"""Settings of the Kubernetes + OpenFaaS backend, and the checks on names that reach URLs and PromQL."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from faastrain_async.errors import ConfigError
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# One requirement of a label selector: key=value, key==value or key!=value (no set syntax).
+_SELECTOR_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_./]{0,252})(=|==|!=)([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+ScalerKind = Literal["kubernetes", "openfaas"]
+ResourceMetrics = Literal["metrics-api", "cadvisor"]
+MetricsPolicy = Literal["raise", "stale"]
+
+
+def dns_label(what: str, value: object) -> str:
+    """``value`` if it is a DNS-1123 label (what Kubernetes names and namespaces are)."""
+    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+        raise ConfigError(
+            f"{what}={value!r} is not valid: must be a DNS-1123 label "
+            "(lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63)"
+        )
+    return value
+
+
+def label_selector(value: object) -> str:
+    """``value`` if it is an equality-based label selector such as ``faas_function=matmul``."""
+    parts = value.split(",") if isinstance(value, str) and value else [None]
+    for part in parts:
+        if part is None or not _SELECTOR_PART.match(part.strip()):
+            raise ConfigError(f"label_selector={value!r} is not valid: expected key=value[,key2=value2]")
+    return str(value)
+
+
+def promql_string(value: str) -> str:
+    """``value`` as a double-quoted PromQL string literal (backslash and quote escaped)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _url(what: str, value: object) -> str:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what}={value!r} is not valid: must be an http:// or https:// URL")
+    return str(value).rstrip("/")
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    """Where the function runs and how to reach its cluster, Prometheus and gateway."""
+
+    #: Function name (OpenFaaS) and, unless ``deployment`` says otherwise, its Deployment.
+    function: str = "matmul"
+    namespace: str = "openfaas-fn"
+    deployment: str | None = None
+    #: Selector of the function's pods; None: ``faas_function=<function>``.
+    label_selector: str | None = None
+    #: Kubeconfig file and context; None: the default kubeconfig and its current context.
+    kubeconfig: str | None = None
+    context: str | None = None
+    #: Use the service account of the pod the env runs in (a training Job in the cluster).
+    in_cluster: bool = False
+    prometheus_url: str = "http://127.0.0.1:9090"
+    gateway_url: str = "http://127.0.0.1:8080"
+    #: "kubernetes" patches deployments/scale; "openfaas" asks the gateway's scale API.
+    scaler: ScalerKind = "kubernetes"
+    #: Basic-auth credentials of the gateway's API (``scaler="openfaas"``; OpenFaaS requires them).
+    gateway_user: str | None = None
+    gateway_password: str | None = None
+    #: CPU and memory from metrics.k8s.io (as FaaSTrainGym) or from cAdvisor series in Prometheus.
+    resource_metrics: ResourceMetrics = "metrics-api"
+    #: When Prometheus cannot answer: raise MetricsUnavailable, or return the last window's
+    #: values flagged ``info["metrics_stale"]``.
+    on_metrics_unavailable: MetricsPolicy = "raise"
+    #: Longest wait after a window for Prometheus to ingest a scrape at or after its end.
+    ingest_timeout: float = 30.0
+    #: Each API or PromQL request's time limit, and how often a failed one is retried.
+    request_timeout: float = 10.0
+    retries: int = 4
+    #: Exponential backoff between retries: first delay and cap (seconds, with jitter).
+    backoff: float = 0.2
+    backoff_max: float = 5.0
+    #: Server-side duration of one watch request before it is resumed (seconds).
+    watch_timeout: int = 300
+    #: Consecutive failed (re)connections after which the pod watcher gives up.
+    watch_failures: int = 8
+    #: Load generator: local worker processes, request timeout, request body.
+    load_workers: int = 0
+    load_timeout: float = 10.0
+    load_body: str = ""
+    #: Start the bundled local cluster and point everything above at it.
+    local_cluster: bool = False
+    #: Local cluster: the function kind ("matmul", "sleep" or "module:function") and extra cold start.
+    local_function_kind: str = "matmul"
+    local_cold_start: float = 0.0
+    local_scrape_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        dns_label("function", self.function)
+        dns_label("namespace", self.namespace)
+        if self.deployment is not None:
+            dns_label("deployment", self.deployment)
+        if self.label_selector is not None:
+            label_selector(self.label_selector)
+        object.__setattr__(self, "prometheus_url", _url("prometheus_url", self.prometheus_url))
+        object.__setattr__(self, "gateway_url", _url("gateway_url", self.gateway_url))
+        if self.scaler not in ("kubernetes", "openfaas"):
+            raise ConfigError(f"scaler={self.scaler!r} is not valid: must be one of kubernetes, openfaas")
+        if self.resource_metrics not in ("metrics-api", "cadvisor"):
+            raise ConfigError(f"resource_metrics={self.resource_metrics!r} is not valid: must be one of metrics-api, cadvisor")
+        if self.on_metrics_unavailable not in ("raise", "stale"):
+            raise ConfigError(f"on_metrics_unavailable={self.on_metrics_unavailable!r} is not valid: must be one of raise, stale")
+        for name in ("ingest_timeout", "request_timeout", "backoff", "backoff_max", "load_timeout", "local_scrape_interval"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} is not valid: must be a finite number > 0")
+        for name, low in (("retries", 0), ("watch_timeout", 1), ("watch_failures", 1), ("load_workers", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name}={value!r} is not valid: must be an integer >= {low}")
+        if (self.gateway_user is None) != (self.gateway_password is None):
+            raise ConfigError("gateway_user and gateway_password go together; give both or neither")
+        for name in ("in_cluster", "local_cluster"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not valid: must be true or false")
+        if self.in_cluster and self.kubeconfig:
+            raise ConfigError("in_cluster=True and kubeconfig were both given; choose one")
+        if not (isinstance(self.local_cold_start, (int, float)) and self.local_cold_start >= 0):
+            raise ConfigError(f"local_cold_start={self.local_cold_start!r} is not valid: must be >= 0")
+
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or self.function
+
+    @property
+    def selector(self) -> str:
+        return self.label_selector or f"faas_function={self.function}"
+
+    @property
+    def function_label(self) -> str:
+        """The ``function_name`` label of the OpenFaaS gateway metrics: ``<name>.<namespace>``."""
+        return f"{self.function}.{self.namespace}"
+
+    def delay(self, attempt: int, jitter: float) -> float:
+        """Backoff before retry ``attempt`` (1, 2, ...); ``jitter`` in [0, 1) spreads it."""
+        return min(self.backoff_max, self.backoff * 2 ** (attempt - 1)) * (0.5 + 0.5 * jitter)

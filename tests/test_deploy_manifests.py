@@ -1,0 +1,437 @@
+"""The manifests under deploy/, checked statically against the env's defaults.
+
+No cluster is needed: every YAML file is parsed, every Kubernetes object is checked
+for the fields the API server requires, and the pieces the Kubernetes backend relies
+on (namespace, function name and label, requests, RBAC verbs, scrape jobs) are
+compared with the values the env assumes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+FUNCTION = "matmul"
+NAMESPACE = "openfaas-fn"
+SERVICE_ACCOUNT = "faastrain"
+
+#: apiVersions of configuration files that are not Kubernetes objects.
+TOOL_API_GROUPS = ("kind.x-k8s.io", "k3d.io", "kustomize.config.k8s.io")
+
+#: Exactly what the Kubernetes backend does: (apiGroup, resource) -> verbs.
+ENV_PERMISSIONS = {
+    ("apps", "deployments"): {"get", "patch"},
+    ("apps", "deployments/scale"): {"get", "patch"},
+    ("", "pods"): {"list", "watch"},
+    ("metrics.k8s.io", "pods"): {"get", "list"},
+}
+
+
+def load_all(path: Path) -> list[Any]:
+    with path.open() as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc is not None]
+
+
+def yaml_files() -> list[Path]:
+    return sorted(p for p in DEPLOY.rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
+def is_kubernetes_object(doc: Any) -> bool:
+    if not isinstance(doc, dict) or "apiVersion" not in doc or "kind" not in doc:
+        return False
+    return str(doc["apiVersion"]).split("/")[0] not in TOOL_API_GROUPS
+
+
+def kubernetes_objects() -> list[tuple[Path, dict[str, Any]]]:
+    return [(path, doc) for path in yaml_files() for doc in load_all(path) if is_kubernetes_object(doc)]
+
+
+def find(kind: str, name: str, path: Path | None = None) -> dict[str, Any]:
+    matches = [
+        doc for p, doc in kubernetes_objects()
+        if doc["kind"] == kind and doc["metadata"]["name"] == name and (path is None or p == path)
+    ]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def load_handler() -> ModuleType:
+    path = DEPLOY / "functions" / FUNCTION / "handler.py"
+    spec = importlib.util.spec_from_file_location("deploy_matmul_handler", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- every file ------------------------------------------------------------------------
+
+def test_deploy_has_the_expected_files() -> None:
+    expected = [
+        "kind/cluster.yaml", "k3d/cluster.yaml", "openfaas/values.yaml", "prometheus/prometheus.yml",
+        "prometheus/kustomization.yaml", "functions/stack.yml", "functions/matmul/handler.py",
+        "functions/matmul/requirements.txt", "rbac/faastrain.yaml", "rbac/make-kubeconfig.sh",
+        "jobs/train.yaml", "namespaces.yaml",
+    ]
+    missing = [name for name in expected if not (DEPLOY / name).is_file()]
+    assert not missing
+
+
+@pytest.mark.parametrize("path", yaml_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_every_yaml_file_parses(path: Path) -> None:
+    docs = load_all(path)
+    assert docs, f"{path.name} is empty"
+    assert all(isinstance(doc, dict) for doc in docs)
+
+
+def test_every_kubernetes_object_has_api_version_kind_and_name() -> None:
+    objects = kubernetes_objects()
+    assert len(objects) >= 10
+    for path, doc in objects:
+        where = f"{path.relative_to(DEPLOY)}: {doc.get('kind')}"
+        assert isinstance(doc["apiVersion"], str) and doc["apiVersion"], where
+        assert isinstance(doc["kind"], str) and doc["kind"], where
+        name = (doc.get("metadata") or {}).get("name")
+        assert isinstance(name, str) and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name), where
+
+
+def test_no_two_objects_share_kind_namespace_and_name() -> None:
+    seen: set[tuple[str, str, str]] = set()
+    for path, doc in kubernetes_objects():
+        key = (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
+        assert key not in seen, f"{path.relative_to(DEPLOY)}: {key} defined twice"
+        seen.add(key)
+
+
+@pytest.mark.parametrize("script", sorted(DEPLOY.rglob("*.sh")), ids=lambda p: p.name)
+def test_shell_scripts_pass_bash_n(script: Path) -> None:
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+
+
+def schema_errors(value: Any, type_name: str, where: str) -> list[str]:
+    """Fields of ``value`` unknown to the Kubernetes model ``type_name``, or of the wrong type.
+
+    The models of kubernetes_asyncio carry the API's field names and types, so a
+    misspelt or misplaced field is caught without an API server.
+    """
+    from kubernetes_asyncio.client import models
+
+    if type_name.startswith("list["):
+        if not isinstance(value, list):
+            return [f"{where}: expected a list"]
+        return [e for i, item in enumerate(value) for e in schema_errors(item, type_name[5:-1], f"{where}[{i}]")]
+    if type_name.startswith("dict("):
+        inner = type_name[5:-1].split(", ", 1)[1]
+        if not isinstance(value, dict):
+            return [f"{where}: expected a mapping"]
+        return [e for k, v in value.items() for e in schema_errors(v, inner, f"{where}.{k}")]
+    scalars = {"str": str, "int": int, "bool": bool, "float": (int, float)}
+    if type_name in scalars:
+        ok = isinstance(value, scalars[type_name]) and not (type_name == "int" and isinstance(value, bool))
+        return [] if ok else [f"{where}: expected {type_name}, got {value!r}"]
+    if type_name == "object":  # IntOrString and free-form fields
+        return []
+    model = getattr(models, type_name)
+    if not isinstance(value, dict):
+        return [f"{where}: expected a {type_name} mapping"]
+    by_json_name = {json_name: attr for attr, json_name in model.attribute_map.items()}
+    errors = []
+    for key, item in value.items():
+        if key not in by_json_name:
+            errors.append(f"{where}: unknown field {key!r} for {type_name}")
+        else:
+            errors.extend(schema_errors(item, model.openapi_types[by_json_name[key]], f"{where}.{key}"))
+    return errors
+
+
+def model_name(doc: dict[str, Any]) -> str:
+    version = doc["apiVersion"].split("/")[-1]
+    return version.capitalize() + doc["kind"]
+
+
+def test_every_kubernetes_object_matches_the_api_schema() -> None:
+    errors = []
+    for path, doc in kubernetes_objects():
+        errors += schema_errors(doc, model_name(doc), f"{path.relative_to(DEPLOY)}:{doc['kind']}")
+    assert not errors, "\n".join(errors)
+
+
+def test_the_schema_check_catches_a_misplaced_field() -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"},
+           "spec": {"template": {"spec": {"serviceAccount_name": "x", "containers": [{"name": "c", "env": [{"name": "N", "value": 1}]}]}}}}
+    errors = schema_errors(job, model_name(job), "job")
+    assert len(errors) == 2 and "serviceAccount_name" in errors[0] and "expected str" in errors[1]
+
+
+# -- clusters --------------------------------------------------------------------------
+
+def test_kind_and_k3d_configs_publish_the_gateway_and_prometheus_node_ports() -> None:
+    kind = load_all(DEPLOY / "kind" / "cluster.yaml")[0]
+    assert kind["kind"] == "Cluster" and kind["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    mappings = {(m["containerPort"], m["hostPort"]) for node in kind["nodes"] for m in node.get("extraPortMappings", [])}
+    assert {(31112, 8080), (31090, 9090)} <= mappings
+
+    k3d = load_all(DEPLOY / "k3d" / "cluster.yaml")[0]
+    assert k3d["kind"] == "Simple" and k3d["apiVersion"] == "k3d.io/v1alpha5"
+    ports = {":".join(p["port"].split(":")[-2:]) for p in k3d["ports"]}  # [HOST:]HOSTPORT:NODEPORT
+    assert {"8080:31112", "9090:31090"} <= ports
+
+
+# -- OpenFaaS --------------------------------------------------------------------------
+
+def test_openfaas_values_disable_the_gateways_own_autoscaling() -> None:
+    values = load_all(DEPLOY / "openfaas" / "values.yaml")[0]
+    assert values["functionNamespace"] == NAMESPACE
+    assert values["openfaasPro"] is False
+    # CE scales on an Alertmanager webhook fed by the chart's Prometheus alert rule.
+    assert values["alertmanager"]["create"] is False
+    assert values["prometheus"]["create"] is False
+    assert values["autoscaler"]["enabled"] is False
+    assert values["gateway"]["scaleFromZero"] is False
+    assert values["gateway"]["nodePort"] == 31112
+
+
+def test_stack_declares_matmul_with_the_envs_requests_and_min_scale() -> None:
+    stack = load_all(DEPLOY / "functions" / "stack.yml")[0]
+    assert stack["provider"]["name"] == "openfaas"
+    assert list(stack["functions"]) == [FUNCTION]
+    fn = stack["functions"][FUNCTION]
+    assert fn["lang"].startswith("python3-http")
+    assert fn["handler"] == f"./{FUNCTION}"
+    assert (DEPLOY / "functions" / fn["handler"] / "handler.py").is_file()
+    assert fn.get("namespace", NAMESPACE) == NAMESPACE
+    assert fn["labels"]["com.openfaas.scale.min"] == "1"
+    # faas-netes labels the pods faas_function=<name>, the env's default selector.
+    assert fn["labels"].get("faas_function", FUNCTION) == FUNCTION
+    assert fn["requests"] == {"cpu": "100m", "memory": "128Mi"}
+    assert fn["image"].endswith(f"/{FUNCTION}:0.1.0")
+
+
+def test_function_requirements_name_numpy() -> None:
+    requirements = (DEPLOY / "functions" / FUNCTION / "requirements.txt").read_text().split()
+    assert any(line.startswith("numpy") for line in requirements)
+
+
+def test_handler_multiplies_matrices_of_the_requested_size() -> None:
+    import json
+
+    import numpy as np
+
+    handler = load_handler()
+    response = handler.handle(SimpleNamespace(body=b'{"n": 4}', headers={}, method="POST"), None)
+    assert response["statusCode"] == 200
+    result = json.loads(response["body"])
+    assert result["n"] == 4 and result["seconds"] >= 0
+    # Four rows of four products of numbers in [0, 1): the trace is in [0, 16).
+    assert 0.0 <= result["trace"] < 16.0
+
+    assert json.loads(handler.handle(SimpleNamespace(body=b"3"), None)["body"])["n"] == 3
+    assert handler.multiply(2)["n"] == 2
+    identity = np.eye(3)
+    assert np.array_equal(identity @ identity, identity)  # the operator the handler times
+
+
+def test_handler_draws_a_size_for_an_empty_body_and_refuses_bad_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    handler = load_handler()
+    monkeypatch.setenv("MATMUL_MIN_SIZE", "5")
+    monkeypatch.setenv("MATMUL_MAX_SIZE", "7")
+    sizes = {json.loads(handler.handle(SimpleNamespace(body=b""), None)["body"])["n"] for _ in range(30)}
+    assert sizes <= {5, 6, 7} and len(sizes) > 1
+    for body in (b"0", b"100000", b'"big"', b"not json", b'{"n": 2.5}', b"true"):
+        assert handler.handle(SimpleNamespace(body=body), None)["statusCode"] == 400, body
+
+
+# -- Prometheus ------------------------------------------------------------------------
+
+def prometheus_config() -> dict[str, Any]:
+    return load_all(DEPLOY / "prometheus" / "prometheus.yml")[0]
+
+
+def test_prometheus_scrapes_the_gateway_metrics_port() -> None:
+    jobs = {job["job_name"]: job for job in prometheus_config()["scrape_configs"]}
+    gateway = jobs["openfaas-gateway"]
+    (sd,) = gateway["kubernetes_sd_configs"]
+    assert sd["role"] == "pod" and sd["namespaces"]["names"] == ["openfaas"]
+    keeps = {(tuple(r["source_labels"]), r["regex"]) for r in gateway["relabel_configs"] if r.get("action") == "keep"}
+    assert (("__meta_kubernetes_pod_label_app",), "gateway") in keeps
+    assert (("__meta_kubernetes_pod_container_port_number",), "8082") in keeps
+
+
+def test_prometheus_scrapes_cadvisor_through_the_api_server_proxy() -> None:
+    jobs = {job["job_name"]: job for job in prometheus_config()["scrape_configs"]}
+    cadvisor = jobs["kubernetes-cadvisor"]
+    assert cadvisor["scheme"] == "https"
+    assert cadvisor["kubernetes_sd_configs"] == [{"role": "node"}]
+    replacements = {r.get("target_label"): r.get("replacement") for r in cadvisor["relabel_configs"]}
+    assert replacements["__address__"] == "kubernetes.default.svc:443"
+    assert replacements["__metrics_path__"] == "/api/v1/nodes/$1/proxy/metrics/cadvisor"
+    kept = [r for r in cadvisor["metric_relabel_configs"] if r["source_labels"] == ["namespace"]]
+    assert kept and kept[0]["regex"] == NAMESPACE and kept[0]["action"] == "keep"
+    # Per-pod sums must add up containers only, not the pod's own cgroup on top.
+    dropped = [r for r in cadvisor["metric_relabel_configs"] if r["source_labels"] == ["container"]]
+    assert dropped and dropped[0]["action"] == "drop" and re.fullmatch(dropped[0]["regex"], "")
+
+
+def test_prometheus_has_no_alerting_that_could_scale_functions() -> None:
+    config = prometheus_config()
+    assert "alerting" not in config and "rule_files" not in config
+
+
+def test_prometheus_may_read_nodes_through_the_proxy_and_nothing_more() -> None:
+    role = find("ClusterRole", "faastrain-prometheus")
+    grants = {(res, verb) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+    assert ("nodes/proxy", "get") in grants and ("nodes", "list") in grants
+    assert all(verb in {"get", "list", "watch"} for _, verb in grants)
+    binding = find("ClusterRoleBinding", "faastrain-prometheus")
+    assert binding["roleRef"]["name"] == "faastrain-prometheus"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "openfaas"}]
+    deployment = find("Deployment", "prometheus")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "prometheus"
+
+
+def test_prometheus_service_is_the_address_the_env_and_gateway_use() -> None:
+    service = find("Service", "prometheus")
+    assert service["metadata"]["namespace"] == "openfaas"
+    assert [p["port"] for p in service["spec"]["ports"]] == [9090]
+    external = find("Service", "prometheus-external")
+    assert [p["nodePort"] for p in external["spec"]["ports"]] == [31090]
+
+
+def test_prometheus_kustomization_lists_existing_files() -> None:
+    kustomization = load_all(DEPLOY / "prometheus" / "kustomization.yaml")[0]
+    assert kustomization["namespace"] == "openfaas"
+    for name in kustomization["resources"] + kustomization["configMapGenerator"][0]["files"]:
+        assert (DEPLOY / "prometheus" / name).is_file(), name
+    volumes = find("Deployment", "prometheus")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "config", "configMap": {"name": "prometheus-config"}} in volumes
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_prometheus_kustomization_builds() -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY / "prometheus")], capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout)}
+    assert {"ConfigMap", "Deployment", "Service", "ServiceAccount", "ClusterRole"} <= kinds
+
+
+# -- the env's identity ----------------------------------------------------------------
+
+RBAC = DEPLOY / "rbac" / "faastrain.yaml"
+
+
+def test_service_account_role_and_binding_live_in_the_function_namespace() -> None:
+    for kind in ("ServiceAccount", "Role", "RoleBinding"):
+        doc = find(kind, SERVICE_ACCOUNT, RBAC)
+        assert doc["metadata"]["namespace"] == NAMESPACE, kind
+    kinds = {doc["kind"] for doc in load_all(RBAC)}
+    assert kinds == {"ServiceAccount", "Role", "RoleBinding"}  # nothing cluster-wide
+
+
+def test_role_grants_exactly_what_the_env_uses_and_no_wildcard() -> None:
+    role = find("Role", SERVICE_ACCOUNT, RBAC)
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        assert set(rule) <= {"apiGroups", "resources", "verbs"}  # no resourceNames or nonResourceURLs
+        for field in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[field], field
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    assert granted == ENV_PERMISSIONS
+
+
+def test_role_binding_binds_that_role_to_that_service_account() -> None:
+    binding = find("RoleBinding", SERVICE_ACCOUNT, RBAC)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SERVICE_ACCOUNT}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]
+
+
+def test_make_kubeconfig_uses_a_service_account_token() -> None:
+    script = (DEPLOY / "rbac" / "make-kubeconfig.sh").read_text()
+    assert "set -euo pipefail" in script
+    assert "create token" in script
+    for command in ("set-cluster", "set-credentials", "set-context", "use-context"):
+        assert command in script, command
+    assert f'"${{NAMESPACE:-{NAMESPACE}}}"' in script
+    assert f'"${{SERVICE_ACCOUNT:-{SERVICE_ACCOUNT}}}"' in script
+
+
+# -- the training Job ------------------------------------------------------------------
+
+def train_job() -> dict[str, Any]:
+    return find("Job", "faastrain-train", DEPLOY / "jobs" / "train.yaml")
+
+
+def test_job_runs_as_the_service_account_in_its_namespace() -> None:
+    job = train_job()
+    assert job["apiVersion"] == "batch/v1"
+    assert job["metadata"]["namespace"] == NAMESPACE
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == SERVICE_ACCOUNT
+    assert pod["restartPolicy"] in ("Never", "OnFailure")
+    # The Job's pod must not be mistaken for a replica of the function.
+    assert "faas_function" not in job["spec"]["template"]["metadata"].get("labels", {})
+
+
+def test_job_runs_the_kubernetes_backend_in_cluster_against_the_cluster_services() -> None:
+    (container,) = train_job()["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    argv = container["command"] + container["args"]
+    expanded = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg) for arg in argv]
+    assert expanded[0] == "faastrain"
+    assert "--backend=kubernetes" in expanded
+    kube = dict(arg.removeprefix("--kube=").split("=", 1) for arg in expanded if arg.startswith("--kube="))
+    assert kube["in_cluster"] == "true"
+    assert kube["function"] == FUNCTION and kube["namespace"] == NAMESPACE
+    assert kube["prometheus_url"] == "http://prometheus.openfaas:9090"
+    assert kube["gateway_url"] == "http://gateway.openfaas:8080"
+    assert kube["scaler"] in ("kubernetes", "openfaas")
+    assert kube["resource_metrics"] in ("metrics-api", "cadvisor")
+    assert "kubeconfig" not in kube
+    assert container["image"]
+
+
+def test_namespaces_match_the_openfaas_values() -> None:
+    names = {doc["metadata"]["name"] for doc in load_all(DEPLOY / "namespaces.yaml")}
+    assert names == {"openfaas", NAMESPACE}
+
+
+def test_no_file_mentions_a_machine_path() -> None:
+    pattern = re.compile(r"/(home|root|Users|tmp|work)/")
+    for path in DEPLOY.rglob("*"):
+        if path.is_file():
+            assert not pattern.search(path.read_text()), path
+
+
+def test_the_local_registries_match_the_stack_files_default() -> None:
+    stack = load_all(DEPLOY / "functions" / "stack.yml")[0]
+    assert stack["functions"][FUNCTION]["image"].startswith("${REGISTRY:-localhost:5001}/")
+    k3d = load_all(DEPLOY / "k3d" / "cluster.yaml")[0]
+    assert k3d["registries"]["create"]["hostPort"] == "5001"
+    mirrors = yaml.safe_load(k3d["registries"]["config"])["mirrors"]
+    assert mirrors["localhost:5001"]["endpoint"] == [f"http://{k3d['registries']['create']['name']}:5000"]
+    assert 'reg_port="${REGISTRY_PORT:-5001}"' in (DEPLOY / "kind" / "registry.sh").read_text()
+
+
+def test_every_deploy_path_in_the_guide_exists() -> None:
+    guide = (DEPLOY.parent / "docs" / "deploy.md").read_text()
+    mentioned = set(re.findall(r"deploy/[\w./-]*[\w]", guide))
+    assert {"deploy/openfaas/values.yaml", "deploy/rbac/make-kubeconfig.sh", "deploy/jobs/train.yaml"} <= mentioned
+    missing = [path for path in mentioned if not (DEPLOY.parent / path).exists()]
+    assert not missing
