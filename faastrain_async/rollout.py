@@ -18,7 +18,7 @@ from faastrain_async.policies.base import Policy
 #: info keys written to a step row (the rest stay in memory).
 INFO_KEYS: tuple[str, ...] = (
     "target", "requested", "clamped", "applied", "ready", "settled", "settle_seconds",
-    "t_action", "t_settled", "successes", "exec_time_missing", "p95_exec_s", "metrics_stale",
+    "t_action", "t_settled", "window", "metrics_delay_seconds", "successes", "exec_time_missing", "p95_exec_s", "metrics_stale",
     "load_intended_rps", "load_achieved_rps",
 )
 

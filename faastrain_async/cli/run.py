@@ -51,7 +51,8 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     env.add_argument("--max-replicas", type=int, default=10)
     env.add_argument("--settle-timeout", type=float, default=120.0)
     env.add_argument("--sim", action="append", metavar="KEY=VALUE", help="a simulator setting, e.g. --sim cold_start=5")
-    env.add_argument("--kube", action="append", metavar="KEY=VALUE", help="a kubernetes backend setting")
+    env.add_argument("--kube", action="append", metavar="KEY=VALUE", help="a kubernetes backend setting, e.g. --kube kubeconfig=PATH")
+    env.add_argument("--local-cluster", action="store_true", help="kubernetes backend: start the bundled local cluster and use it")
 
 
 def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEnv:
@@ -63,9 +64,12 @@ def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEn
     )
     kwargs["initial_replicas"] = args.min_replicas
     if args.backend == "sim":
+        if args.kube or args.local_cluster:
+            raise ConfigError("--kube and --local-cluster need --backend kubernetes")
         kwargs["sim"] = key_values(args.sim, "sim")
     else:
         kwargs["kubernetes"] = key_values(args.kube, "kube")
+        kwargs["local_cluster"] = args.local_cluster
     return FaaSEnv(args.backend, render_mode=render_mode, **kwargs)
 
 

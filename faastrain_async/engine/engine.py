@@ -37,6 +37,8 @@ class StepRecord(NamedTuple):
     t_last_event: float | None
     window_start: float
     window_end: float
+    #: When the window's metrics were in (after the end: waiting for the metrics source).
+    t_measured: float
     #: Time-weighted mean of ready replicas over the window; equals ``ready`` when steady.
     replicas: float
     ready: int
@@ -164,10 +166,11 @@ class Engine:
         self._raise_if_failed()
         metrics = await self.backend.metrics.window(t_settled, end)
         load = await self.backend.load.report(t_settled, end)
+        t_measured = clock.now()
         replicas = (state.ready_seconds(end) - ready_seconds) / self.interval
         return StepRecord(
             target=target, t_action=t_action, t_settled=t_settled, settled=settled,
-            t_last_event=t_last_event, window_start=t_settled, window_end=end,
+            t_last_event=t_last_event, window_start=t_settled, window_end=end, t_measured=t_measured,
             replicas=replicas, ready=state.ready, pending=state.pending,
             terminating=state.terminating, metrics=metrics, load=load,
         )

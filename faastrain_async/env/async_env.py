@@ -184,6 +184,8 @@ class AsyncFaaSEnv:
             "settle_seconds": record.settle_seconds,
             "settled": record.settled,
             "window": (record.window_start, record.window_end),
+            "metrics_delay_seconds": record.t_measured - record.window_end,
+            "t_last_event": record.t_last_event,
             "delta": request.delta,
             "requested": request.requested,
             "target": request.target,
