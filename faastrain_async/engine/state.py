@@ -35,12 +35,14 @@ class ClusterState:
             self._since = t
         if type(event) is PodEvent:
             pods, pod, phase = self.pods, event.pod, event.phase
-            self._count(pods.get(pod), -1)
+            old = pods.get(pod)
+            if old is not phase:
+                self._count(old, -1)
+                self._count(phase, 1)
             if phase is None:
                 pods.pop(pod, None)
             else:
                 pods[pod] = phase
-                self._count(phase, 1)
         else:
             self.pods = dict(event.pods)
             self.ready = self.pending = self.terminating = 0

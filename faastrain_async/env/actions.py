@@ -29,14 +29,17 @@ def action_count(settings: EnvSettings) -> int:
 def delta_of(action: object, settings: EnvSettings) -> int:
     """The replica delta of ``action``; raises ConfigError for an action outside the space."""
     n = action_count(settings)
-    if isinstance(action, np.ndarray) and action.shape == ():
-        action = action.item()
-    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) or not 0 <= action < n:
+    if type(action) is int and 0 <= action < n:  # the common case, checked first: it is cheap
+        a = action
+    elif isinstance(action, np.ndarray) and action.shape == ():
+        return delta_of(action.item(), settings)
+    elif isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)) or not 0 <= action < n:
         raise ConfigError(
             f"action {action!r} is outside the action space Discrete({n}) "
             f"({settings.action_mode} mode): expected an integer in [0, {n - 1}]"
         )
-    a = int(action)
+    else:
+        a = int(action)
     if settings.action_mode == "delta":
         return a - settings.max_delta
     return settings.step_size if a == 1 else -settings.step_size

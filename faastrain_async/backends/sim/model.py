@@ -25,7 +25,7 @@ from faastrain_async.events import PodEvent, PodPhase, PodSnapshot, ReplicaEvent
 from loadgen.profiles import Profile
 
 #: Cells of arrivals drawn at once (the draws are vectorised; the sequence does not depend on it).
-_BLOCK = 256
+_BLOCK = 1024
 _Z95 = 1.6448536269514722
 
 # Indices into the cumulative counters.
