@@ -23,25 +23,26 @@ REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
 
-def _check(ok: bool, name: str, value: object, allowed: str) -> None:
+def check(ok: bool, name: str, value: object, allowed: str) -> None:
+    """Raise ConfigError naming ``name=value`` and what is ``allowed`` unless ``ok``."""
     if not ok:
         raise ConfigError(f"{name}={value!r} is not valid: {allowed}")
 
 
-def _positive(name: str, value: float) -> None:
-    _check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name, value, "must be a finite number > 0")
+def positive(name: str, value: float) -> None:
+    check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name, value, "must be a finite number > 0")
 
 
-def _non_negative(name: str, value: float) -> None:
-    _check(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, name, value, "must be a finite number >= 0")
+def non_negative(name: str, value: float) -> None:
+    check(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, name, value, "must be a finite number >= 0")
 
 
-def _int_at_least(name: str, value: int, low: int) -> None:
-    _check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value, f"must be an integer >= {low}")
+def int_at_least(name: str, value: int, low: int) -> None:
+    check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value, f"must be an integer >= {low}")
 
 
-def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    _check(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
+def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    check(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,10 @@ class RewardSettings:
     slo_seconds: float = 1.0
 
     def __post_init__(self) -> None:
-        _one_of("reward preset", self.preset, REWARD_PRESETS)
+        one_of("reward preset", self.preset, REWARD_PRESETS)
         if self.penalty is not None:
-            _check(math.isfinite(self.penalty) and self.penalty <= 0, "penalty", self.penalty, "must be a finite number <= 0")
-        _positive("slo_seconds", self.slo_seconds)
+            check(math.isfinite(self.penalty) and self.penalty <= 0, "penalty", self.penalty, "must be a finite number <= 0")
+        positive("slo_seconds", self.slo_seconds)
 
     @property
     def effective_penalty(self) -> float:
@@ -99,28 +100,28 @@ class EnvSettings:
     reward: RewardSettings = field(default_factory=RewardSettings)
 
     def __post_init__(self) -> None:
-        _positive("interval", self.interval)
-        _int_at_least("episode_steps", self.episode_steps, 1)
-        _int_at_least("min_replicas", self.min_replicas, 0)
-        _int_at_least("max_replicas", self.max_replicas, 1)
+        positive("interval", self.interval)
+        int_at_least("episode_steps", self.episode_steps, 1)
+        int_at_least("min_replicas", self.min_replicas, 0)
+        int_at_least("max_replicas", self.max_replicas, 1)
         if self.min_replicas > self.max_replicas:
             raise ConfigError(
                 f"min_replicas={self.min_replicas} is greater than max_replicas={self.max_replicas}; need min <= max"
             )
-        _int_at_least("initial_replicas", self.initial_replicas, 0)
-        _check(
+        int_at_least("initial_replicas", self.initial_replicas, 0)
+        check(
             self.min_replicas <= self.initial_replicas <= self.max_replicas,
             "initial_replicas",
             self.initial_replicas,
             f"must lie in [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
         )
-        _one_of("action_mode", self.action_mode, ACTION_MODES)
-        _int_at_least("max_delta", self.max_delta, 1)
-        _int_at_least("step_size", self.step_size, 1)
-        _positive("settle_timeout", self.settle_timeout)
-        _one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
-        _check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
-        _check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
+        one_of("action_mode", self.action_mode, ACTION_MODES)
+        int_at_least("max_delta", self.max_delta, 1)
+        int_at_least("step_size", self.step_size, 1)
+        positive("settle_timeout", self.settle_timeout)
+        one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
+        check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
+        check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,13 @@ class SimSettings:
     time_scale: float | None = None
 
     def __post_init__(self) -> None:
-        _int_at_least("concurrency", self.concurrency, 1)
+        int_at_least("concurrency", self.concurrency, 1)
         for name in ("service_time", "request_timeout", "cpu_per_request", "cpu_request", "mem_request_mib", "tick"):
-            _positive(name, getattr(self, name))
+            positive(name, getattr(self, name))
         for name in ("service_time_cv", "cold_start", "cold_start_cv", "grace_period", "idle_cpu", "mem_base_mib", "mem_per_request_mib"):
-            _non_negative(name, getattr(self, name))
+            non_negative(name, getattr(self, name))
         if self.time_scale is not None:
-            _positive("time_scale", self.time_scale)
+            positive("time_scale", self.time_scale)
 
 
 S = TypeVar("S")

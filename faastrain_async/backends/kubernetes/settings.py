@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from faastrain_async.config import check, int_at_least, non_negative, one_of, positive
 from faastrain_async.errors import ConfigError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -110,29 +110,20 @@ class KubernetesSettings:
             label_selector(self.label_selector)
         object.__setattr__(self, "prometheus_url", _url("prometheus_url", self.prometheus_url))
         object.__setattr__(self, "gateway_url", _url("gateway_url", self.gateway_url))
-        if self.scaler not in ("kubernetes", "openfaas"):
-            raise ConfigError(f"scaler={self.scaler!r} is not valid: must be one of kubernetes, openfaas")
-        if self.resource_metrics not in ("metrics-api", "cadvisor"):
-            raise ConfigError(f"resource_metrics={self.resource_metrics!r} is not valid: must be one of metrics-api, cadvisor")
-        if self.on_metrics_unavailable not in ("raise", "stale"):
-            raise ConfigError(f"on_metrics_unavailable={self.on_metrics_unavailable!r} is not valid: must be one of raise, stale")
+        one_of("scaler", self.scaler, ("kubernetes", "openfaas"))
+        one_of("resource_metrics", self.resource_metrics, ("metrics-api", "cadvisor"))
+        one_of("on_metrics_unavailable", self.on_metrics_unavailable, ("raise", "stale"))
         for name in ("ingest_timeout", "request_timeout", "backoff", "backoff_max", "load_timeout", "local_scrape_interval"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"{name}={value!r} is not valid: must be a finite number > 0")
+            positive(name, getattr(self, name))
         for name, low in (("retries", 0), ("watch_timeout", 1), ("watch_failures", 1), ("load_workers", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name}={value!r} is not valid: must be an integer >= {low}")
+            int_at_least(name, getattr(self, name), low)
         if (self.gateway_user is None) != (self.gateway_password is None):
             raise ConfigError("gateway_user and gateway_password go together; give both or neither")
         for name in ("in_cluster", "local_cluster"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name}={getattr(self, name)!r} is not valid: must be true or false")
+            check(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be true or false")
         if self.in_cluster and self.kubeconfig:
             raise ConfigError("in_cluster=True and kubeconfig were both given; choose one")
-        if not (isinstance(self.local_cold_start, (int, float)) and self.local_cold_start >= 0):
-            raise ConfigError(f"local_cold_start={self.local_cold_start!r} is not valid: must be >= 0")
+        non_negative("local_cold_start", self.local_cold_start)
 
     @property
     def deployment_name(self) -> str:
