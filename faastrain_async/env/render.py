@@ -1,7 +1,8 @@
 """``render_mode="rgb_array"``: the episode so far as a picture, drawn with numpy alone.
 
-The frame (``HEIGHT × WIDTH × 3``, uint8) shows the intended load as a grey area and the
-ready replicas as a blue line, over the steps of the episode so far, on one time axis. The
+The frame (``HEIGHT × WIDTH × 3``, uint8) shows the intended load as a grey area, the ready
+replicas as a blue line and each step's target as an orange square, over the steps of the
+episode so far, on one time axis. The
 replica axis spans ``[0, max_replicas]`` with a faint line at each count; the load is scaled
 so that the profile's peak (or the highest load seen, if higher) reaches the top. There is
 no text: drawing with numpy keeps rendering free of a plotting library and fast enough for
@@ -41,9 +42,9 @@ class EpisodePlot:
         self.add(obs, info)
 
     def add(self, obs: np.ndarray, info: Mapping[str, Any]) -> None:
-        self.load.append(float(info.get("load_intended_rps", 0.0)))
+        self.load.append(float(info["load_intended_rps"]))
         self.replicas.append(float(obs[3]))
-        self.targets.append(float(info.get("target", obs[3])))
+        self.targets.append(float(info["target"]))
 
     def draw(self) -> np.ndarray:
         """The frame: uint8, shape (HEIGHT, WIDTH, 3)."""
@@ -57,11 +58,13 @@ class EpisodePlot:
         steps = max(self.episode_steps, len(self.replicas) - 1, 1)
         xs = [x0 + round((x1 - x0) * i / steps) for i in range(len(self.replicas))]
         top = max(self.peak_rps, max(self.load), 1e-9)
-        for i in range(len(xs) - 1):  # load: filled between consecutive steps
-            for x in range(xs[i], xs[i + 1] + 1):
-                f = (x - xs[i]) / max(xs[i + 1] - xs[i], 1)
-                level = (self.load[i] * (1 - f) + self.load[i + 1] * f) / top
-                frame[self._y(level) : y1, x] = LOAD
+        # The load: the area under the line through the steps, one pixel column at a time.
+        columns = np.arange(xs[0], xs[-1] + 1)
+        levels = np.clip(np.interp(columns, xs, self.load) / top, 0.0, 1.0)
+        tops = HEIGHT - MARGIN - np.rint((HEIGHT - 2 * MARGIN) * levels)
+        rows = np.arange(HEIGHT)[:, None]
+        area = frame[:, xs[0] : xs[-1] + 1]  # a view: writing to it draws on the frame
+        area[(rows >= tops[None, :]) & (rows < y1)] = LOAD
         self._grid(frame)
         ys = [self._y(r / self.max_replicas) for r in self.replicas]
         self._polyline(frame, xs, ys, REPLICAS)

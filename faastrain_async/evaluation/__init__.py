@@ -1,0 +1,11 @@
+"""Evaluating policies side by side on the same seeded workloads.
+
+``harness`` runs the episodes, ``stats`` aggregates them with confidence intervals,
+``report`` writes the table, CSV and JSON, and ``plots`` the PNG figures (matplotlib, the
+``plot`` extra, imported only when plotting).
+"""
+
+from faastrain_async.evaluation.harness import EpisodeResult, Evaluation, evaluate, episode_seeds, split_policies
+from faastrain_async.evaluation.stats import aggregate, t_critical
+
+__all__ = ["EpisodeResult", "Evaluation", "evaluate", "episode_seeds", "split_policies", "aggregate", "t_critical"]

@@ -1,0 +1,90 @@
+"""What a trained model sees: the raw observation rescaled, with the previous step's beside it.
+
+The raw observation mixes scales (requests per window in the hundreds, utilisations near 1),
+and one window cannot show whether the load is rising or falling, so the model gets a fixed,
+documented encoding of the last ``history`` steps instead. Training (``FeatureWrapper``) and
+evaluation (``ModelPolicy``) use this one encoder, and a saved model records its parameters.
+
+Per step, in order: ``log1p(exec_time_s)``, ``throughput_pct / 100``,
+``log1p(requests / interval) / 4`` (about 1 at 50 req/s), ``replicas / max_replicas``,
+``min(cpu_util, 2)``, ``min(mem_util, 2)``, and 1.0 when the window had no completed request
+to time (``info["exec_time_missing"]``), else 0.0. The newest step comes first; at a reset the
+history is filled with the reset's observation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from faastrain_async.config import EnvSettings
+from faastrain_async.errors import ConfigError
+
+#: Bumped when the encoding changes; a saved model records the version it was trained with.
+FEATURES_VERSION = 1
+PER_STEP = 7
+
+
+class FeatureEncoder:
+    """Turns (observation, info) pairs into feature vectors; remembers the last ``history``."""
+
+    def __init__(self, settings: EnvSettings, history: int = 2) -> None:
+        if not isinstance(history, int) or history < 1:
+            raise ConfigError(f"feature history={history!r} must be an integer >= 1")
+        self.settings = settings
+        self.history = history
+        self.size = PER_STEP * history
+        self._steps: deque[np.ndarray] = deque(maxlen=history)
+
+    def reset(self) -> None:
+        """Forget the past (a new episode)."""
+        self._steps.clear()
+
+    def one(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
+        """The encoding of one step."""
+        s = self.settings
+        return np.array(
+            [
+                np.log1p(max(float(obs[0]), 0.0)),
+                float(obs[1]) / 100.0,
+                np.log1p(max(float(obs[2]), 0.0) / s.interval) / 4.0,
+                float(obs[3]) / s.max_replicas,
+                min(float(obs[4]), 2.0),
+                min(float(obs[5]), 2.0),
+                1.0 if info.get("exec_time_missing") else 0.0,
+            ],
+            dtype=np.float32,
+        )
+
+    def __call__(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
+        step = self.one(obs, info)
+        if not self._steps:
+            self._steps.extend([step] * self.history)
+        else:
+            self._steps.append(step)
+        return np.concatenate(list(reversed(self._steps)))
+
+    def space(self) -> gym.spaces.Box:
+        return gym.spaces.Box(low=-np.inf, high=np.inf, shape=(self.size,), dtype=np.float32)
+
+
+class FeatureWrapper(gym.Wrapper):
+    """A FaaSTrainGym env whose observations are :class:`FeatureEncoder` vectors."""
+
+    def __init__(self, env: gym.Env, settings: EnvSettings, history: int = 2) -> None:
+        super().__init__(env)
+        self.encoder = FeatureEncoder(settings, history)
+        self.observation_space = self.encoder.space()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.encoder.reset()
+        return self.encoder(obs, info), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self.encoder(obs, info), float(reward), terminated, truncated, info
