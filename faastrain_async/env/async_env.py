@@ -31,6 +31,10 @@ or at a settle timeout when ``on_settle_timeout="truncate"``.
 bundled local cluster), ``reward=`` (a preset name, a mapping or RewardSettings), and any
 field of :class:`~faastrain_async.config.EnvSettings` as a keyword.
 
+## Rendering
+The sync adapter :class:`~faastrain_async.env.gym_env.FaaSEnv` renders ``"ansi"`` (a line per
+step) and ``"rgb_array"`` (replicas against load so far).
+
 ## Reset
 ``areset(seed=s)`` starts a new world from seed ``s`` (the simulator restarts its clock and
 workload). ``areset()`` without a seed continues the world where it is, with the replicas
