@@ -1,0 +1,110 @@
+"""The plan of one run: its profile, seed and start time, and one process's share of it.
+
+The master (or the single local process) makes the plan when the test starts and sends it to
+every worker, each with its own ``share``; from it every process builds the same
+:class:`~loadgen.schedule.ArrivalSchedule` and keeps its share. A replayed trace travels as
+its counts, so workers on other machines need no copy of the trace file.
+
+This module has no Locust import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from loadgen.profiles import Profile, Trace, parse_profile
+from loadgen.schedule import ArrivalSchedule
+
+__all__ = ["Plan", "profile_to_wire", "profile_from_wire"]
+
+
+def profile_to_wire(profile: Profile) -> dict[str, Any]:
+    """A plain dict that rebuilds ``profile`` on another machine."""
+    if isinstance(profile, Trace):
+        return {
+            "trace": list(profile.counts),
+            "interval": profile.interval,
+            "scale": profile.scale,
+            "compress": profile.compress,
+            "loop": profile.loop,
+            "source": profile.source,
+        }
+    return {"spec": profile.spec}
+
+
+def profile_from_wire(data: dict[str, Any]) -> Profile:
+    """Inverse of :func:`profile_to_wire`."""
+    if "trace" in data:
+        return Trace(
+            tuple(float(c) for c in data["trace"]),
+            interval=float(data["interval"]),
+            scale=float(data["scale"]),
+            compress=float(data["compress"]),
+            loop=bool(data["loop"]),
+            source=str(data["source"]),
+        )
+    return parse_profile(str(data["spec"]))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one process needs to send its share of a run.
+
+    ``t0`` is the unix second at which the schedule's time 0 falls (a whole second, so the
+    schedule's seconds are the statistics' seconds); ``duration`` cuts the run (None: the
+    profile's own end, or none).
+    """
+
+    profile: Profile
+    t0: int
+    seed: int = 0
+    arrivals: str = "poisson"
+    duration: float | None = None
+    share: int = 0
+    shares: int = 1
+
+    def schedule(self) -> ArrivalSchedule:
+        """This process's share of the run's arrival schedule."""
+        return ArrivalSchedule(
+            self.profile,
+            seed=self.seed,
+            arrivals=self.arrivals,
+            duration=self.duration,
+            share=self.share,
+            shares=self.shares,
+        )
+
+    def whole(self) -> ArrivalSchedule:
+        """The arrival schedule of the whole run (all shares)."""
+        return replace(self, share=0, shares=1).schedule()
+
+    def for_share(self, share: int, shares: int) -> Plan:
+        """The same plan for worker ``share`` of ``shares``."""
+        return replace(self, share=share, shares=shares)
+
+    def to_wire(self) -> dict[str, Any]:
+        """A plain dict for a Locust message."""
+        return {
+            "profile": profile_to_wire(self.profile),
+            "t0": self.t0,
+            "seed": self.seed,
+            "arrivals": self.arrivals,
+            "duration": self.duration,
+            "share": self.share,
+            "shares": self.shares,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Plan:
+        """Inverse of :meth:`to_wire`."""
+        duration = data["duration"]
+        return cls(
+            profile=profile_from_wire(data["profile"]),
+            t0=int(data["t0"]),
+            seed=int(data["seed"]),
+            arrivals=str(data["arrivals"]),
+            duration=None if duration is None else float(duration),
+            share=int(data["share"]),
+            shares=int(data["shares"]),
+        )
