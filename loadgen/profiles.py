@@ -115,24 +115,21 @@ class Constant:
 
 
 @dataclass(frozen=True)
-class Sine:
-    """``low + (high - low) * (1 + sin(2π (t / period + phase))) / 2``: starts half-way up."""
+class _Wave:
+    """A shape that repeats every ``period`` seconds between ``low`` and ``high`` forever."""
 
     period: float
     low: float
     high: float
-    phase: float = 0.0
 
     def __post_init__(self) -> None:
         _positive("period", self.period)
         _rate_range(self.low, self.high)
 
-    @property
-    def spec(self) -> str:
-        return (
-            f"sine:period={_fmt(self.period)},low={_fmt(self.low)},high={_fmt(self.high)},"
-            f"phase={_fmt(self.phase)}"
-        )
+    def _spec(self, kind: str, **extra: float) -> str:
+        parts = [f"period={_fmt(self.period)}", f"low={_fmt(self.low)}", f"high={_fmt(self.high)}"]
+        parts += [f"{key}={_fmt(value)}" for key, value in extra.items()]
+        return f"{kind}:{','.join(parts)}"
 
     @property
     def peak(self) -> float:
@@ -142,40 +139,40 @@ class Sine:
     def duration(self) -> None:
         return None
 
+
+@dataclass(frozen=True)
+class Sine(_Wave):
+    """``low + (high - low) * (1 + sin(2π (t / period + phase))) / 2``: starts half-way up."""
+
+    phase: float = 0.0
+
+    @property
+    def spec(self) -> str:
+        return self._spec("sine", phase=self.phase)
+
     def rate(self, t: float | np.ndarray) -> float | np.ndarray:
         wave = (1.0 + np.sin(2.0 * np.pi * (t / self.period + self.phase))) / 2.0
         return self.low + (self.high - self.low) * wave
 
 
 @dataclass(frozen=True)
-class Square:
+class Square(_Wave):
     """``high`` for the first ``duty`` fraction of each period, ``low`` for the rest."""
 
-    period: float
-    low: float
-    high: float
     duty: float = 0.5
 
     def __post_init__(self) -> None:
-        _positive("period", self.period)
-        _rate_range(self.low, self.high)
+        super().__post_init__()
         if not 0.0 <= self.duty <= 1.0:
             raise ProfileError(f"duty must be in [0, 1], got {self.duty!r}")
 
     @property
     def spec(self) -> str:
-        return (
-            f"square:period={_fmt(self.period)},low={_fmt(self.low)},high={_fmt(self.high)},"
-            f"duty={_fmt(self.duty)}"
-        )
+        return self._spec("square", duty=self.duty)
 
     @property
     def peak(self) -> float:
         return self.high if self.duty > 0 else self.low
-
-    @property
-    def duration(self) -> None:
-        return None
 
     def rate(self, t: float | np.ndarray) -> float | np.ndarray:
         on = np.mod(t, self.period) < self.duty * self.period
@@ -185,28 +182,12 @@ class Square:
 
 
 @dataclass(frozen=True)
-class Sawtooth:
+class Sawtooth(_Wave):
     """Rises linearly from ``low`` to ``high`` over each period, then drops back."""
-
-    period: float
-    low: float
-    high: float
-
-    def __post_init__(self) -> None:
-        _positive("period", self.period)
-        _rate_range(self.low, self.high)
 
     @property
     def spec(self) -> str:
-        return f"sawtooth:period={_fmt(self.period)},low={_fmt(self.low)},high={_fmt(self.high)}"
-
-    @property
-    def peak(self) -> float:
-        return self.high
-
-    @property
-    def duration(self) -> None:
-        return None
+        return self._spec("sawtooth")
 
     def rate(self, t: float | np.ndarray) -> float | np.ndarray:
         return self.low + (self.high - self.low) * (np.mod(t, self.period) / self.period)
