@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 import os
 import signal
 import sys
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from faastrain_async.config import check, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
 from loadgen.lines import LoadEnded, LoadEvent, LoadSecond, LoadStarted, parse_line
@@ -46,10 +46,6 @@ __all__ = [
 log = structlog.get_logger()
 
 _STDERR_LINES = 40  # kept to explain a failure
-
-
-def _bad(name: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"{name}={value!r} is not valid: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -84,34 +80,24 @@ class LoadGenSettings:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url) if isinstance(self.url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _bad("url", self.url, "must be an http:// or https:// URL with a host")
+        check(parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname), "url", self.url,
+              "must be an http:// or https:// URL with a host")
         try:
             parse_profile(self.profile)
         except ProfileError as e:
-            raise _bad("profile", self.profile, str(e)) from None
-        if self.duration is not None and not (
-            isinstance(self.duration, (int, float)) and math.isfinite(self.duration) and self.duration > 0
-        ):
-            raise _bad("duration", self.duration, "must be None or a finite number of seconds > 0")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise _bad("seed", self.seed, "must be an integer >= 0")
-        if self.arrivals not in ARRIVAL_MODES:
-            raise _bad("arrivals", self.arrivals, f"must be one of {', '.join(ARRIVAL_MODES)}")
+            raise ConfigError(f"profile={self.profile!r} is not valid: {e}") from None
+        if self.duration is not None:
+            positive("duration", self.duration)
+        int_at_least("seed", self.seed, 0)
+        one_of("arrivals", self.arrivals, ARRIVAL_MODES)
         for name in ("timeout", "start_timeout", "stop_timeout"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise _bad(name, value, "must be a finite number of seconds > 0")
-        if not (isinstance(self.method, str) and self.method.isalpha()):
-            raise _bad("method", self.method, "must be an HTTP method such as POST or GET")
-        if not isinstance(self.body, str):
-            raise _bad("body", self.body, "must be a string")
-        if not (isinstance(self.expect_status, int) and 100 <= self.expect_status <= 599):
-            raise _bad("expect_status", self.expect_status, "must be an HTTP status in 100..599")
-        if not (isinstance(self.workers, int) and not isinstance(self.workers, bool) and self.workers >= 0):
-            raise _bad("workers", self.workers, "must be an integer >= 0")
-        if not (isinstance(self.history, int) and self.history >= 1):
-            raise _bad("history", self.history, "must be an integer >= 1")
+            positive(name, getattr(self, name))
+        check(isinstance(self.method, str) and self.method.isalpha(), "method", self.method, "must be an HTTP method such as POST or GET")
+        check(isinstance(self.body, str), "body", self.body, "must be a string")
+        check(isinstance(self.expect_status, int) and 100 <= self.expect_status <= 599, "expect_status", self.expect_status,
+              "must be an HTTP status in 100..599")
+        int_at_least("workers", self.workers, 0)
+        int_at_least("history", self.history, 1)
 
     def command(self, python: str = sys.executable) -> list[str]:
         """The command line that runs this generator, JSON lines on stdout."""
