@@ -7,6 +7,7 @@ They are plain values: nothing here reads the process environment or a file. The
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping, TypeVar
 
@@ -21,6 +22,8 @@ SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
 REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def check(ok: bool, name: str, value: object, allowed: str) -> None:
@@ -39,6 +42,15 @@ def non_negative(name: str, value: float) -> None:
 
 def int_at_least(name: str, value: int, low: int) -> None:
     check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value, f"must be an integer >= {low}")
+
+
+def dns_label(name: str, value: object) -> str:
+    """``value`` if it is a DNS-1123 label (what Kubernetes names and namespaces are)."""
+    check(
+        isinstance(value, str) and _DNS_LABEL.match(value) is not None, name, value,
+        "must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63)",
+    )
+    return str(value)
 
 
 def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:

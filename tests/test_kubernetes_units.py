@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from faastrain_async.backends.kubernetes.metrics import ingest_query, window_queries
-from faastrain_async.backends.kubernetes.quantity import parse_quantity
+from faastrain_async.quantity import parse_quantity
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings, promql_string
-from faastrain_async.errors import ConfigError, MetricsUnavailable
+from faastrain_async.errors import ConfigError
 
 
 def test_defaults_follow_faastraingym() -> None:
@@ -70,5 +70,5 @@ def test_quantities(text: str, value: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "12q", "Mi", "-5m", "1.2.3"])
 def test_bad_quantities(text: str) -> None:
-    with pytest.raises(MetricsUnavailable, match="not a Kubernetes quantity"):
+    with pytest.raises(ConfigError, match="not a Kubernetes quantity"):
         parse_quantity(text)

@@ -5,53 +5,17 @@ Plain frozen values checked when built; the CLI builds them from its flags.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from faastrain_async.errors import ConfigError
+from faastrain_async.config import check, dns_label, int_at_least, non_negative, positive
+from faastrain_async.quantity import parse_quantity
 
 #: Kinds of function built in; anything else must be a ``module:function`` handler.
 BUILTIN_KINDS: tuple[str, ...] = ("matmul", "sleep")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_CPU = re.compile(r"^(\d+(\.\d+)?)(m|u|n)?$")
-_MEMORY = re.compile(r"^(\d+)(Ki|Mi|Gi|K|M|G)?$")
-_MEMORY_UNITS = {None: 1, "K": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
-_CPU_UNITS = {None: 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-
-
-def _fail(name: str, value: object, allowed: str) -> None:
-    raise ConfigError(f"{name}={value!r} is not valid: {allowed}")
-
-
-def _finite(name: str, value: float, low: float, *, strict: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < low or (strict and value == low):
-        _fail(name, value, f"must be a finite number {'>' if strict else '>='} {low}")
-
-
-def _int_at_least(name: str, value: int, low: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        _fail(name, value, f"must be an integer >= {low}")
-
-
-def parse_cpu(quantity: str) -> float:
-    """Cores in a Kubernetes CPU quantity ("100m", "0.5", "250000000n")."""
-    match = _CPU.match(quantity) if isinstance(quantity, str) else None
-    if match is None:
-        raise ConfigError(f"cpu quantity {quantity!r} is not valid: use cores (\"0.5\") or millicores (\"100m\")")
-    return float(match.group(1)) * _CPU_UNITS[match.group(3)]
-
-
-def parse_memory(quantity: str) -> int:
-    """Bytes in a Kubernetes memory quantity ("128Mi", "1Gi", "500M", "1048576")."""
-    match = _MEMORY.match(quantity) if isinstance(quantity, str) else None
-    if match is None:
-        raise ConfigError(f"memory quantity {quantity!r} is not valid: use an integer with Ki, Mi, Gi, K, M or G")
-    return int(match.group(1)) * _MEMORY_UNITS[match.group(2)]
 
 
 @dataclass(frozen=True)
@@ -80,26 +44,25 @@ class FunctionSpec:
     memory_request: str = "128Mi"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _DNS_LABEL.match(self.name):
-            _fail("function name", self.name, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)")
-        if self.kind not in BUILTIN_KINDS and not (isinstance(self.kind, str) and _HANDLER.match(self.kind)):
-            _fail("function kind", self.kind, f"must be one of {', '.join(BUILTIN_KINDS)} or 'module:function'")
-        _int_at_least("replicas", self.replicas, 0)
-        _finite("cold_start", self.cold_start, 0.0, strict=False)
+        dns_label("function name", self.name)
+        check(
+            self.kind in BUILTIN_KINDS or (isinstance(self.kind, str) and _HANDLER.match(self.kind) is not None),
+            "function kind", self.kind, f"must be one of {', '.join(BUILTIN_KINDS)} or 'module:function'",
+        )
+        int_at_least("replicas", self.replicas, 0)
+        non_negative("cold_start", self.cold_start)
         low, high = self.matmul_size
-        _int_at_least("matmul_size low", low, 1)
-        _int_at_least("matmul_size high", high, low)
-        if high > 5000:
-            _fail("matmul_size high", high, "must be <= 5000 (a larger matrix would not fit a replica)")
+        int_at_least("matmul_size low", low, 1)
+        int_at_least("matmul_size high", high, low)
+        check(high <= 5000, "matmul_size high", high, "must be <= 5000 (a larger matrix would not fit a replica)")
         slow, shigh = self.sleep_seconds
-        _finite("sleep_seconds low", slow, 0.0, strict=False)
-        _finite("sleep_seconds high", shigh, slow, strict=False)
-        _int_at_least("max_inflight", self.max_inflight, 1)
-        _finite("timeout", self.timeout, 0.0, strict=True)
-        if parse_cpu(self.cpu_request) <= 0:
-            _fail("cpu_request", self.cpu_request, "must be > 0")
-        if parse_memory(self.memory_request) <= 0:
-            _fail("memory_request", self.memory_request, "must be > 0")
+        non_negative("sleep_seconds low", slow)
+        non_negative("sleep_seconds high", shigh)
+        check(shigh >= slow, "sleep_seconds high", shigh, f"must be >= sleep_seconds low ({slow})")
+        int_at_least("max_inflight", self.max_inflight, 1)
+        positive("timeout", self.timeout)
+        check(parse_quantity(self.cpu_request, "cpu quantity") > 0, "cpu_request", self.cpu_request, "must be > 0")
+        check(parse_quantity(self.memory_request, "memory quantity") > 0, "memory_request", self.memory_request, "must be > 0")
 
     @property
     def function_name(self) -> str:
@@ -150,15 +113,16 @@ class ClusterSettings:
     def __post_init__(self) -> None:
         for name in ("api_port", "gateway_port", "prometheus_port"):
             port = getattr(self, name)
-            if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-                _fail(name, port, "must be an integer port in 0..65535 (0 picks a free one)")
+            int_at_least(name, port, 0)
+            check(port <= 65535, name, port, "must be an integer port in 0..65535 (0 picks a free one)")
         for name in ("scrape_interval", "probe_period", "bookmark_interval", "metrics_resolution", "start_timeout"):
-            _finite(name, getattr(self, name), 0.0, strict=True)
-        if self.scrape_interval < 0.1:
-            _fail("scrape_interval", self.scrape_interval, "must be >= 0.1 seconds")
-        _finite("termination_grace", self.termination_grace, 0.0, strict=False)
-        _finite("restart_delay", self.restart_delay, 0.0, strict=False)
-        _int_at_least("watch_history", self.watch_history, 1)
-        _int_at_least("max_replicas", self.max_replicas, 1)
-        if self.token is not None and (not isinstance(self.token, str) or not re.match(r"^[\w.-]+$", self.token)):
-            _fail("token", self.token, "must be letters, digits, '.', '_' or '-'")
+            positive(name, getattr(self, name))
+        check(self.scrape_interval >= 0.1, "scrape_interval", self.scrape_interval, "must be >= 0.1 seconds")
+        non_negative("termination_grace", self.termination_grace)
+        non_negative("restart_delay", self.restart_delay)
+        int_at_least("watch_history", self.watch_history, 1)
+        int_at_least("max_replicas", self.max_replicas, 1)
+        check(
+            self.token is None or (isinstance(self.token, str) and re.match(r"^[\w.-]+$", self.token) is not None),
+            "token", self.token, "must be letters, digits, '.', '_' or '-'",
+        )

@@ -10,11 +10,11 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from faastrain_async.backends.kubernetes.pods import TRANSIENT
-from faastrain_async.backends.kubernetes.quantity import parse_quantity
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings, promql_string
 from faastrain_async.clients.prometheus import PrometheusClient, single
-from faastrain_async.errors import MetricsUnavailable
+from faastrain_async.errors import ConfigError, MetricsUnavailable
 from faastrain_async.events import WindowMetrics
+from faastrain_async.quantity import parse_quantity
 
 log = structlog.get_logger()
 
@@ -89,7 +89,10 @@ class PrometheusMetrics:
                     f"deployment {s.namespace}/{s.deployment_name} declares no CPU and memory requests; "
                     "utilisation is a fraction of them (set resources.requests on its container)"
                 )
-            self._requests = (parse_quantity(requests["cpu"]), parse_quantity(requests["memory"]))
+            try:
+                self._requests = (parse_quantity(requests["cpu"], "cpu request"), parse_quantity(requests["memory"], "memory request"))
+            except ConfigError as e:
+                raise MetricsUnavailable(f"deployment {s.namespace}/{s.deployment_name}: {e}") from e
         return self._requests
 
     async def window(self, start: float, end: float) -> WindowMetrics:
@@ -153,6 +156,9 @@ class PrometheusMetrics:
         items = listed.get("items", [])
         if not items:
             raise MetricsUnavailable(f"metrics.k8s.io reports no pods for {s.selector!r} in {s.namespace!r}")
-        cpu = [parse_quantity(item["containers"][0]["usage"]["cpu"]) for item in items]
-        mem = [parse_quantity(item["containers"][0]["usage"]["memory"]) for item in items]
+        try:
+            cpu = [parse_quantity(item["containers"][0]["usage"]["cpu"], "cpu usage") for item in items]
+            mem = [parse_quantity(item["containers"][0]["usage"]["memory"], "memory usage") for item in items]
+        except (ConfigError, KeyError, IndexError) as e:
+            raise MetricsUnavailable(f"metrics.k8s.io answered pod metrics that cannot be read: {e!r}") from e
         return sum(cpu) / len(cpu), sum(mem) / len(mem)

@@ -7,26 +7,15 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from faastrain_async.config import check, int_at_least, non_negative, one_of, positive
+from faastrain_async.config import check, dns_label, int_at_least, non_negative, one_of, positive
 from faastrain_async.errors import ConfigError
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # One requirement of a label selector: key=value, key==value or key!=value (no set syntax).
 _SELECTOR_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_./]{0,252})(=|==|!=)([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 ScalerKind = Literal["kubernetes", "openfaas"]
 ResourceMetrics = Literal["metrics-api", "cadvisor"]
 MetricsPolicy = Literal["raise", "stale"]
-
-
-def dns_label(what: str, value: object) -> str:
-    """``value`` if it is a DNS-1123 label (what Kubernetes names and namespaces are)."""
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
-        raise ConfigError(
-            f"{what}={value!r} is not valid: must be a DNS-1123 label "
-            "(lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63)"
-        )
-    return value
 
 
 def label_selector(value: object) -> str:
