@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 SCRAPE = 0.5
 RATE = 8.0
-FUNCTIONS = ["episode", "side-a", "side-b", "watch", "patch", "kill", "unready", "prom", "load", "gw"]
+FUNCTIONS = ["episode", "side-a", "side-b", "watch", "patch", "kill", "unready", "prom", "load", "gw", "cadvisor"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -235,3 +235,16 @@ async def test_bad_credentials_are_a_clear_error(cluster: LocalCluster, tmp_path
     with pytest.raises(ScaleRejected, match="401"):
         await env.areset(seed=0)
     await env.aclose()
+
+
+async def test_cpu_and_memory_from_cadvisor_series_agree_with_the_metrics_api(cluster: LocalCluster) -> None:
+    async with make_env(cluster, "cadvisor", kubernetes={"resource_metrics": "cadvisor"}, interval=3.0) as cadvisor, make_env(
+        cluster, "cadvisor"
+    ) as metrics_api:
+        await cadvisor.areset(seed=0)
+        await metrics_api.areset(seed=1)
+        (obs_c, _, _, _, info_c), (obs_m, _, _, _, _) = await asyncio.gather(cadvisor.astep(6), metrics_api.astep(6))
+        assert info_c["settled"] and obs_c[3] == pytest.approx(2.0, abs=1e-3)
+        # Both read the same replica processes: memory per pod as a fraction of 128 Mi.
+        assert 0.05 < obs_c[5] < 2.0 and obs_c[5] == pytest.approx(obs_m[5], rel=0.3)
+        assert obs_c[4] >= 0.0
