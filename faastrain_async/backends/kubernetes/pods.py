@@ -43,7 +43,7 @@ def _fatal(error: ApiException, settings: KubernetesSettings) -> WatchError | No
             f"'list' and 'watch' on pods ({error.reason})"
         )
     if error.status == 401:
-        return WatchError(f"unauthorised by the Kubernetes API server: check the kubeconfig's credentials ({error.reason})")
+        return WatchError(f"401 unauthorised by the Kubernetes API server: check the kubeconfig's credentials ({error.reason})")
     if error.status == 404:
         return WatchError(f"namespace {settings.namespace!r} not found ({error.reason})")
     return None
