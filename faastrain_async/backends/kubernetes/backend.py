@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -63,9 +64,8 @@ class KubernetesBackend:
         self.settings = s
 
     async def _start_local_cluster(self) -> KubernetesSettings:
-        from dataclasses import replace
-
-        from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster
+        """Start the bundled local cluster; the settings that point at it."""
+        from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster  # only when asked for
 
         s = self.settings
         cluster = LocalCluster(
