@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faastrain_async import FaaSEnv
@@ -136,3 +137,15 @@ def test_arrivals_do_not_depend_on_the_policy() -> None:
     assert not math.isclose(ta, tb)  # different settle times, different spans
     # The same cells were drawn: per second of simulated time the arrivals agree closely.
     assert a / ta == pytest.approx(b / tb, rel=0.05)
+
+
+def test_observed_replicas_are_the_ready_replicas_of_every_window() -> None:
+    env = FaaSEnv(sim={"cold_start_cv": 0.8})
+    env.reset(seed=8)
+    for action in np.random.default_rng(8).integers(0, 11, 500).tolist():
+        obs, _, _, truncated, info = env.step(action)
+        assert info["settled"]
+        assert obs[3] == info["ready"] == info["target"] == len(env.env.engine.state.pods)
+        if truncated:
+            env.reset()
+    env.close()
