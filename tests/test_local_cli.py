@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import textwrap
 from pathlib import Path
@@ -12,7 +11,7 @@ import psutil
 import pytest
 from local_fixtures import cluster_processes, running_cluster, settings
 
-from faastrain_async.cli import local as local_cli
+from faastrain_async.cli.main import main
 from faastrain_async.errors import ConfigError
 from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster, PrometheusNotFound
 
@@ -20,10 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="faastrain")
-    local_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["local", *argv])
-    return int(args.func(args))
+    return main(["local", *argv])
 
 
 def test_up_detach_status_down_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from faastrain_async.errors import ConfigError, FaaSTrainError
+from faastrain_async.errors import ConfigError
 from faastrain_async.local.settings import ClusterSettings, FunctionSpec
 
 STATE_FILE = "cluster.json"
@@ -144,7 +144,7 @@ def _detach(argv: list[str], state_dir: Path, timeout: float) -> int:
     log_path = state_dir / LOG_FILE
     with open(log_path, "ab") as output:
         child = subprocess.Popen(
-            [sys.executable, "-m", "faastrain_async.cli.local", *argv],
+            [sys.executable, "-m", "faastrain_async.cli.main", "--log-level", "info", "local", *argv],
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + timeout
@@ -182,21 +182,17 @@ def _up_argv(args: argparse.Namespace) -> list[str]:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the local cluster (foreground, or background with --detach)."""
     state_dir = Path(args.state_dir)
-    try:
-        specs = function_specs(args)
-        settings = cluster_settings(args)
-        state = read_state(state_dir)
-        if state is not None and _alive(state):
-            print(f"a local cluster already runs from {state_dir} (pid {state['pid']}); `faastrain local down` first", file=sys.stderr)
-            return 1
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / STATE_FILE).unlink(missing_ok=True)
-        if args.detach:
-            return _detach(_up_argv(args), state_dir, args.start_timeout + 30)
-        return asyncio.run(_run_foreground(specs, settings))
-    except FaaSTrainError as exc:
-        print(f"faastrain: error: {exc}", file=sys.stderr)
-        return 2
+    specs = function_specs(args)
+    settings = cluster_settings(args)
+    state = read_state(state_dir)
+    if state is not None and _alive(state):
+        print(f"a local cluster already runs from {state_dir} (pid {state['pid']}); `faastrain local down` first", file=sys.stderr)
+        return 1
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if args.detach:
+        return _detach(_up_argv(args), state_dir, args.start_timeout + 30)
+    return asyncio.run(_run_foreground(specs, settings))
 
 
 # --- status and down ---------------------------------------------------------------------
@@ -304,19 +300,3 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     down.add_argument("--timeout", type=float, default=30.0, help="seconds to wait before killing it")
     down.set_defaults(func=cmd_down)
     return local
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m faastrain_async.cli.local up|status|down ...``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="faastrain")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["local", *argv])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    from faastrain_async.cli.logs import configure_logging
-
-    configure_logging(level="info")
-    sys.exit(main())
