@@ -110,24 +110,20 @@ class VirtualClock:
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self._queue, (max(when, self._now), next(self._order), callback, args))
 
-    def _run_next(self) -> None:
-        when, _, callback, args = heapq.heappop(self._queue)
-        self._now = when
-        callback(*args)
+    def _run_until(self, when: float, predicate: Predicate | None) -> bool:
+        """Run callbacks due by ``when`` in time order until ``predicate()`` holds; then go to ``when``."""
+        queue, pop = self._queue, heapq.heappop
+        while predicate is None or not predicate():
+            if not queue or queue[0][0] > when:
+                if when > self._now:
+                    self._now = when
+                return False
+            self._now, _, callback, args = pop(queue)
+            callback(*args)
+        return True
 
     async def sleep_until(self, when: float) -> None:
-        queue = self._queue
-        while queue and queue[0][0] <= when:
-            self._run_next()
-        if when > self._now:
-            self._now = when
+        self._run_until(when, None)
 
     async def wait_until(self, predicate: Predicate, deadline: float, changed: asyncio.Event | None = None) -> bool:
-        queue = self._queue
-        while not predicate():
-            if not queue or queue[0][0] > deadline:
-                if deadline > self._now:
-                    self._now = deadline
-                return False
-            self._run_next()
-        return True
+        return self._run_until(deadline, predicate)

@@ -10,6 +10,7 @@ is nothing to run concurrently: the backend delivers its events as the clock adv
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import NamedTuple
 
 import structlog
@@ -140,13 +141,15 @@ class Engine:
     async def step(self, target: int) -> StepRecord:
         """Scale to ``target``, wait until it settled, then measure ``interval`` seconds."""
         self._raise_if_failed()
-        clock, state = self.clock, self.state
+        clock, state, backend = self.clock, self.state, self.backend
         t_action = clock.now()
-        await self.backend.scaler.set_replicas(target)
-        failed = self._supervisor.done if self._supervisor is not None else _never
-        settled = await clock.wait_until(
-            lambda: state.settled(target) or failed(), t_action + self.settle_timeout, state.changed
-        )
+        await backend.scaler.set_replicas(target)
+        if self._supervisor is None:  # a virtual clock: nothing runs beside the step
+            done = functools.partial(state.settled, target)
+        else:
+            failed = self._supervisor.done
+            done = lambda: state.settled(target) or failed()  # noqa: E731
+        settled = await clock.wait_until(done, t_action + self.settle_timeout, state.changed)
         self._raise_if_failed()
         t_settled = clock.now()
         t_last_event = state.last_event_time
@@ -164,20 +167,14 @@ class Engine:
         end = t_settled + self.interval
         await clock.sleep_until(end)
         self._raise_if_failed()
-        metrics = await self.backend.metrics.window(t_settled, end)
-        load = await self.backend.load.report(t_settled, end)
-        t_measured = clock.now()
+        metrics = await backend.metrics.window(t_settled, end)
+        load = await backend.load.report(t_settled, end)
         replicas = (state.ready_seconds(end) - ready_seconds) / self.interval
+        # Positional, in field order: a simulated step builds one every few microseconds.
         return StepRecord(
-            target=target, t_action=t_action, t_settled=t_settled, settled=settled,
-            t_last_event=t_last_event, window_start=t_settled, window_end=end, t_measured=t_measured,
-            replicas=replicas, ready=state.ready, pending=state.pending,
-            terminating=state.terminating, metrics=metrics, load=load,
+            target, t_action, t_settled, settled, t_last_event, t_settled, end, clock.now(),
+            replicas, state.ready, state.pending, state.terminating, metrics, load,
         )
-
-
-def _never() -> bool:
-    return False
 
 
 def _unwrap(error: BaseException) -> BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from faastrain_async.events import PodEvent, PodPhase, ReplicaEvent
+from faastrain_async.events import PENDING, READY, TERMINATING, PodEvent, PodPhase, ReplicaEvent
 
 
 class ClusterState:
@@ -34,32 +34,39 @@ class ClusterState:
             self._ready_seconds += self.ready * (t - self._since)
             self._since = t
         if type(event) is PodEvent:
-            pods, pod, phase = self.pods, event.pod, event.phase
-            old = pods.get(pod)
-            if old is not phase:
-                self._count(old, -1)
-                self._count(phase, 1)
-            if phase is None:
-                pods.pop(pod, None)
-            else:
-                pods[pod] = phase
+            self._set(event.pod, event.phase)
         else:
-            self.pods = dict(event.pods)
+            self.pods = {}
             self.ready = self.pending = self.terminating = 0
-            for phase in self.pods.values():
-                self._count(phase, 1)
-        self.resource_version = event.resource_version or self.resource_version
+            for pod, phase in event.pods.items():
+                self._set(pod, phase)
+        if event.resource_version is not None:
+            self.resource_version = event.resource_version
         self.last_event_time = t
         self.changed.set()
 
-    # Identity tests: an Enum's hash is computed in Python and would dominate a simulated step.
-    def _count(self, phase: PodPhase | None, by: int) -> None:
-        if phase is PodPhase.READY:
-            self.ready += by
-        elif phase is PodPhase.PENDING:
-            self.pending += by
-        elif phase is PodPhase.TERMINATING:
-            self.terminating += by
+    # Identity tests, not a dict of counts: an Enum's hash is computed in Python, and this runs
+    # twice for every replica a simulated step starts or stops.
+    def _set(self, pod: str, phase: PodPhase | None) -> None:
+        old = self.pods.get(pod)
+        if old is phase:
+            return
+        if old is READY:
+            self.ready -= 1
+        elif old is PENDING:
+            self.pending -= 1
+        elif old is TERMINATING:
+            self.terminating -= 1
+        if phase is None:
+            del self.pods[pod]
+            return
+        if phase is READY:
+            self.ready += 1
+        elif phase is PENDING:
+            self.pending += 1
+        else:
+            self.terminating += 1
+        self.pods[pod] = phase
 
     def settled(self, target: int) -> bool:
         """True when exactly ``target`` replicas are ready and none is pending or terminating."""

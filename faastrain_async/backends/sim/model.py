@@ -21,16 +21,12 @@ import numpy as np
 from faastrain_async.clock import Clock
 from faastrain_async.config import SimSettings
 from faastrain_async.errors import MetricsUnavailable
-from faastrain_async.events import PodEvent, PodPhase, PodSnapshot, ReplicaEvent, WindowMetrics
+from faastrain_async.events import PENDING, READY, TERMINATING, PodEvent, PodPhase, PodSnapshot, ReplicaEvent, WindowMetrics
 from loadgen.profiles import Profile
 
 #: Cells of arrivals drawn at once (the draws are vectorised; the sequence does not depend on it).
 _BLOCK = 1024
 _Z95 = 1.6448536269514722
-
-# Indices into the cumulative counters.
-_ARRIVED, _SERVED, _DROPPED, _WAIT, _READY_S, _INTENDED, _PEAK_Q = range(7)
-
 
 def _lognormal_params(mean: float, cv: float) -> tuple[float, float, float]:
     """(mu, sigma, mean) of the lognormal with this mean and coefficient of variation."""
@@ -53,7 +49,9 @@ class _Normals:
 
     def lognormal(self, params: tuple[float, float, float]) -> float:
         mu, sigma, mean = params
-        return math.exp(mu + sigma * self()) if sigma > 0 else mean
+        if not sigma:
+            return mean
+        return math.exp(mu + sigma * (self._block.pop() if self._block else self()))
 
 
 class SimModel:
@@ -67,9 +65,11 @@ class SimModel:
         self.sink: Callable[[ReplicaEvent], None] | None = None
         s = settings
         self._rate_per_replica = s.concurrency / s.service_time
+        self._tick = s.tick
         self._cold = _lognormal_params(s.cold_start, s.cold_start_cv) if s.cold_start > 0 else None
         self._service = _lognormal_params(s.service_time, s.service_time_cv)
         self._service_p95 = math.exp(self._service[0] + _Z95 * self._service[1])
+        self._service_sd = s.service_time * s.service_time_cv
         self._world = False
         self._generation = 0
 
@@ -84,15 +84,16 @@ class SimModel:
         self._t0 = self.clock.now()
         self._t = 0.0  # integrated up to (seconds since t0)
         self._queue = 0.0
-        self._cum = [0.0] * 7
-        self._last_window: tuple[float, float, tuple[float, ...], tuple[float, ...]] | None = None
-        self._cells: list[float] = []  # arrivals per cell, from cell index self._base on
-        self._cell_rates: list[float] = []
+        # Arrived, dropped, queue integral, ready-seconds, intended arrivals, peak queue.
+        self._cum = [0.0] * 6
+        self._last_window: tuple[float, float, tuple[float, ...]] | None = None
+        self._cells: list[int] = []  # arrivals per cell, from cell index self._base on
+        self._expected: list[float] = []  # the profile's expected arrivals per cell
         self._base = 0
         self._names = itertools.count()
         self.pods: dict[str, PodPhase] = {}
         for _ in range(replicas):
-            self.pods[self._new_name()] = PodPhase.READY
+            self.pods[self._new_name()] = READY
         self._ready = replicas  # ready count in effect at self._t
         self._ready_now = replicas  # ready count at the clock's time
         self._active = replicas  # pods pending or ready (not terminating)
@@ -112,20 +113,13 @@ class SimModel:
     def _new_name(self) -> str:
         return f"{self.function}-{next(self._names):05d}"
 
-    def _set_phase(self, pod: str, phase: PodPhase | None) -> None:
-        pods = self.pods
-        was_ready = pods.get(pod) is PodPhase.READY
-        if phase is None:
-            del pods[pod]
-        else:
-            pods[pod] = phase
-        now = self.clock.now()
-        is_ready = phase is PodPhase.READY
-        if was_ready is not is_ready:
-            self._ready_now += 1 if is_ready else -1
-            self._changes.append((now - self._t0, self._ready_now))
+    def _emit(self, pod: str, phase: PodPhase | None, now: float) -> None:
         if self.sink is not None:
             self.sink(PodEvent(pod, phase, now))
+
+    def _ready_changed(self, by: int, now: float) -> None:
+        self._ready_now += by
+        self._changes.append((now - self._t0, self._ready_now))
 
     # -- scaling ----------------------------------------------------------------------------
     def set_replicas(self, n: int) -> None:
@@ -135,62 +129,66 @@ class SimModel:
             return
         self._active = n
         now = self.clock.now()
-        call_at, generation = self.clock.call_at, self._generation
+        pods, call_at, generation, draw = self.pods, self.clock.call_at, self._generation, self._replica_normal.lognormal
         if n > active:
-            cold, draw = self._cold, self._replica_normal.lognormal
+            cold = self._cold
             for _ in range(n - active):
-                delay = 0.0 if cold is None else draw(cold)
                 pod = self._new_name()
-                self._set_phase(pod, PodPhase.PENDING)
-                call_at(now + delay, self._become_ready, pod, generation)
-        else:
-            # Like a ReplicaSet: remove pods that are not ready first, then the newest.
-            names = [name for name, phase in self.pods.items() if phase is not PodPhase.TERMINATING]
-            names.sort(reverse=True)
-            names.sort(key=lambda name: self.pods[name] is PodPhase.READY)
-            grace, draw = self.settings.grace_period, self._replica_normal.lognormal
-            for pod in names[: active - n]:
-                # A ready replica drains its in-flight request; a pending one has none.
-                drain = draw(self._service)
-                delay = min(grace, drain) if self.pods[pod] is PodPhase.READY else 0.0
-                self._set_phase(pod, PodPhase.TERMINATING)
-                call_at(now + delay, self._delete, pod, generation)
+                pods[pod] = PENDING
+                self._emit(pod, PENDING, now)
+                call_at(now if cold is None else now + draw(cold), self._become_ready, pod, generation)
+            return
+        # Like a ReplicaSet: remove pods that are not ready first, then the newest (names grow).
+        pending = [pod for pod, phase in pods.items() if phase is PENDING]
+        ready = [pod for pod, phase in pods.items() if phase is READY]
+        grace = self.settings.grace_period
+        for pod in (pending[::-1] + ready[::-1])[: active - n]:
+            pods[pod] = TERMINATING
+            self._emit(pod, TERMINATING, now)
+            if pod in pending:  # a pending replica has nothing to drain
+                call_at(now, self._delete, pod, generation)
+            else:  # a ready one drains its in-flight request, within the grace period
+                self._ready_changed(-1, now)
+                call_at(now + min(grace, draw(self._service)), self._delete, pod, generation)
 
     # Callbacks scheduled by an earlier world (a different generation) are ignored.
     def _become_ready(self, pod: str, generation: int) -> None:
-        if generation == self._generation and self.pods.get(pod) is PodPhase.PENDING:
-            self._set_phase(pod, PodPhase.READY)
+        if generation == self._generation and self.pods.get(pod) is PENDING:
+            now = self.clock.now()
+            self.pods[pod] = READY
+            self._ready_changed(1, now)
+            self._emit(pod, READY, now)
 
     def _delete(self, pod: str, generation: int) -> None:
         if generation == self._generation and pod in self.pods:
-            self._set_phase(pod, None)
+            del self.pods[pod]
+            self._emit(pod, None, self.clock.now())
 
     # -- traffic ----------------------------------------------------------------------------
     def _draw_cells(self, upto: int) -> None:
         """Draw arrivals for cells up to index ``upto`` (in blocks, always in cell order)."""
-        tick = self.settings.tick
+        tick = self._tick
         while self._base + len(self._cells) <= upto:
             first = self._base + len(self._cells)
             mids = (np.arange(first, first + _BLOCK) + 0.5) * tick
-            rates = np.maximum(np.asarray(self.profile.rate(mids), dtype=float), 0.0)
-            self._cell_rates.extend(rates.tolist())
-            self._cells.extend(self._arrival_rng.poisson(rates * tick).astype(float).tolist())
+            expected = np.maximum(np.asarray(self.profile.rate(mids), dtype=float), 0.0) * tick
+            self._cells += self._arrival_rng.poisson(expected).tolist()
+            self._expected += expected.tolist()
 
     def _integrate(self, until: float) -> None:
         """Run the fluid queue from ``self._t`` to ``until`` (seconds since t0)."""
         t = self._t
         if until <= t:
             return
-        s = self.settings
-        tick = s.tick
-        self._draw_cells(int(until / tick) + 1)
-        cells, cell_rates, changes, base = self._cells, self._cell_rates, self._changes, self._base
-        per_replica = self._rate_per_replica
-        timeout = s.request_timeout
-        arrived, served_total, dropped_total, wait, ready_s, intended, peak_q = self._cum
-        ready, queue, ci, n_changes = self._ready, self._queue, 0, len(changes)
-        next_change = changes[0][0] if n_changes else math.inf
-        inf = math.inf
+        tick = self._tick
+        if self._base + len(self._cells) <= until / tick:
+            self._draw_cells(int(until / tick))
+        cells, expected, changes, base = self._cells, self._expected, self._changes, self._base
+        per_replica, timeout = self._rate_per_replica, self.settings.request_timeout
+        arrived, dropped, wait, ready_s, intended, peak = self._cum
+        ready, q = self._ready, self._queue
+        ci, n_changes, inf = 0, len(changes), math.inf
+        next_change = changes[0][0] if n_changes else inf
         while t < until:
             while next_change <= t:
                 ready = changes[ci][1]
@@ -198,84 +196,84 @@ class SimModel:
                 next_change = changes[ci][0] if ci < n_changes else inf
             capacity = ready * per_replica
             limit = capacity * timeout
+            end = next_change if next_change < until else until
             k = int(t / tick)
-            k_end = int(min(next_change, until) / tick)
+            k_end = int(end / tick)
             if t == k * tick and k_end > k:
-                # Whole cells with constant capacity, summed or stepped cell by cell.
+                # Whole cells with a constant capacity: summed, or stepped cell by cell.
                 i, j = k - base, k_end - base
                 run = cells[i:j]
-                n = j - i
                 total = sum(run)
                 per_cell = capacity * tick
                 arrived += total
-                intended += sum(cell_rates[i:j]) * tick
-                ready_s += ready * n * tick
-                if queue == 0.0 and max(run) <= per_cell:  # the queue stays empty
-                    served_total += total
-                elif queue >= limit and min(run) >= per_cell:  # the queue stays full
-                    served_total += per_cell * n
-                    dropped_total += total - per_cell * n + (queue - limit)
-                    wait += limit * n * tick
-                    queue = limit
-                    peak_q = max(peak_q, limit)
+                intended += sum(expected[i:j])
+                ready_s += ready * (j - i) * tick
+                if q == 0.0 and max(run) <= per_cell:  # the queue stays empty
+                    pass
+                elif q >= limit and min(run) >= per_cell:  # the queue stays full
+                    dropped += total - per_cell * (j - i) + (q - limit)
+                    wait += limit * (j - i) * tick
+                    q = limit
+                    if limit > peak:
+                        peak = limit
                 else:
-                    half = 0.5 * tick
+                    # The trapezoid rule over the cells: (q_0/2 + q_1 + ... + q_{n-1} + q_n/2)·tick.
+                    area = 0.5 * q
                     for a in run:
-                        q = queue + a - per_cell
+                        q += a - per_cell
                         if q < 0.0:
-                            served_total += queue + a
                             q = 0.0
-                        else:
-                            served_total += per_cell
-                            if q > limit:
-                                dropped_total += q - limit
-                                q = limit
-                        wait += (queue + q) * half
-                        if q > peak_q:
-                            peak_q = q
-                        queue = q
+                        elif q > limit:  # a request that would wait longer than the timeout fails
+                            dropped += q - limit
+                            q = limit
+                        area += q
+                        if q > peak:
+                            peak = q
+                    wait += (area - 0.5 * q) * tick
                 t = k_end * tick
                 continue
             # A part of one cell: up to the cell's end, the next change, or ``until``.
-            b = min((k + 1) * tick, next_change, until)
+            b = (k + 1) * tick
+            if end < b:
+                b = end
             h = b - t
-            k -= base
-            a = cells[k] * h / tick
-            intended += cell_rates[k] * h
+            share = h / tick
+            i = k - base
+            a = cells[i] * share
             arrived += a
+            intended += expected[i] * share
             ready_s += ready * h
-            served = capacity * h
-            q = queue + a - served
+            q0 = q
+            q += a - capacity * h
             if q < 0.0:
-                served = queue + a
                 q = 0.0
-            elif q > limit:  # a request that would wait longer than the timeout fails
-                dropped_total += q - limit
+            elif q > limit:
+                dropped += q - limit
                 q = limit
-            served_total += served
-            wait += (queue + q) * 0.5 * h
-            if q > peak_q:
-                peak_q = q
-            queue = q
+            wait += (q0 + q) * 0.5 * h
+            if q > peak:
+                peak = q
             t = b
         while next_change <= t:
             ready = changes[ci][1]
             ci += 1
             next_change = changes[ci][0] if ci < n_changes else inf
-        del changes[:ci]
+        if ci:
+            del changes[:ci]
         # Forget cells already integrated, so a long-running world keeps its memory bounded.
         done = int(t / tick) - base
         if done > 4 * _BLOCK:
-            del cells[:done], cell_rates[:done]
+            del cells[:done], expected[:done]
             self._base += done
-        self._t, self._ready, self._queue = t, ready, queue
-        self._cum = [arrived, served_total, dropped_total, wait, ready_s, intended, peak_q]
+        self._t, self._ready, self._queue = t, ready, q
+        self._cum = [arrived, dropped, wait, ready_s, intended, peak]
 
-    def _counters(self, start: float, end: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Cumulative counters at ``start`` and ``end``; the peak queue counts from ``start``."""
+    def _deltas(self, start: float, end: float) -> tuple[float, ...]:
+        """What accumulated over ``[start, end]``: (arrived, served, dropped, queue integral,
+        ready-seconds, intended arrivals, peak queue); computed once, for window() and load()."""
         last = self._last_window
         if last is not None and last[0] == start and last[1] == end:
-            return last[2], last[3]
+            return last[2]
         a, b = start - self._t0, end - self._t0
         if a < self._t:
             raise MetricsUnavailable(
@@ -283,29 +281,28 @@ class SimModel:
                 f"({self._t + self._t0}); windows must be read in order"
             )
         self._integrate(a)
-        self._cum[_PEAK_Q] = 0.0
-        c0 = tuple(self._cum)
+        self._cum[-1] = 0.0  # the peak queue counts from the window's start
+        arrived0, dropped0, wait0, ready_s0, intended0, _ = self._cum
+        queue0 = self._queue
         self._integrate(b)
-        c1 = tuple(self._cum)
-        self._last_window = (start, end, c0, c1)
-        return c0, c1
+        arrived, dropped, wait, ready_s, intended, peak = self._cum
+        # Served = arrived − dropped − the growth of the queue.
+        served = arrived - arrived0 - (dropped - dropped0) - (self._queue - queue0)
+        deltas = (arrived - arrived0, served, dropped - dropped0, wait - wait0, ready_s - ready_s0, intended - intended0, peak)
+        self._last_window = (start, end, deltas)
+        return deltas
 
     def window(self, start: float, end: float) -> WindowMetrics:
         """Metrics over ``[start, end]`` (clock time)."""
-        c0, c1 = self._counters(start, end)
+        _, served, dropped, wait, ready_s, _, peak = self._deltas(start, end)
         s = self.settings
-        served = c1[_SERVED] - c0[_SERVED]
-        dropped = c1[_DROPPED] - c0[_DROPPED]
-        ready_s = c1[_READY_S] - c0[_READY_S]
-        wait = c1[_WAIT] - c0[_WAIT]
         if served > 0:
             # The window's mean service time is a sample mean of ``served`` lognormal draws.
             noise = self._noise_normal()
-            spread = s.service_time * s.service_time_cv / math.sqrt(max(served, 1.0))
-            mean_exec = max(0.0, s.service_time + spread * noise) + wait / served
+            mean_exec = max(0.0, s.service_time + self._service_sd * noise / math.sqrt(max(served, 1.0))) + wait / served
             # The slowest requests are those that waited behind the window's longest queue.
             capacity = self._ready * self._rate_per_replica
-            p95 = self._service_p95 + (c1[_PEAK_Q] / capacity if capacity > 0 else s.request_timeout)
+            p95 = self._service_p95 + (peak / capacity if capacity > 0 else s.request_timeout)
         else:
             mean_exec = p95 = None
         if ready_s > 0:
@@ -314,13 +311,11 @@ class SimModel:
             mem = (ready_s * s.mem_base_mib + inflight * s.mem_per_request_mib) / (ready_s * s.mem_request_mib)
         else:
             cpu = mem = 0.0
-        return WindowMetrics(
-            start=start, end=end, requests=served + dropped, successes=served,
-            mean_exec_s=mean_exec, p95_exec_s=p95, cpu_util=cpu, mem_util=mem,
-        )
+        # Positional, in field order: start, end, requests, successes, mean and p95 exec, cpu, memory.
+        return WindowMetrics(start, end, served + dropped, served, mean_exec, p95, cpu, mem)
 
     def load(self, start: float, end: float) -> tuple[float, float]:
         """Intended and achieved arrival rate over ``[start, end]`` (req/s)."""
-        c0, c1 = self._counters(start, end)
+        arrived, _, _, _, _, intended, _ = self._deltas(start, end)
         span = max(end - start, 1e-9)
-        return (c1[_INTENDED] - c0[_INTENDED]) / span, (c1[_ARRIVED] - c0[_ARRIVED]) / span
+        return intended / span, arrived / span
