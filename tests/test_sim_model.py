@@ -54,6 +54,48 @@ def test_overload_queues_until_the_timeout_then_fails_requests() -> None:
     assert m.cpu_util == pytest.approx((5 * 0.02 + 0.002) / 0.1, rel=0.02)  # saturated
 
 
+def test_the_lazy_queue_integration_agrees_with_a_naive_fine_grained_one() -> None:
+    """Fast paths (empty, full, cell by cell) and split cells against 1 ms Euler steps."""
+    # With no spread of service times, mean execution = service time + queue integral / served.
+    model, clock, state = world("square:period=40,low=1,high=30", replicas=2, cold_start_cv=0.5, service_time_cv=0.0)
+    ready_at: list[tuple[float, int]] = [(0.0, 2)]
+    model.sink = lambda event: (state.apply(event), ready_at.append((event.time, state.ready)))
+    for when, n in ((7.3, 6), (31.05, 1), (52.6, 4), (90.2, 3)):
+        clock.call_at(when, model.set_replicas, n)
+    borders = [0.0, 12.5, 30.0, 47.25, 80.0, 120.0]
+    windows = []
+    for start, end in zip(borders, borders[1:]):
+        run_inline(clock.sleep_until(end))
+        windows.append(model.window(start, end))
+
+    s = model.settings
+    per_replica = s.concurrency / s.service_time
+    q, ready, i, dt = 0.0, 2, 0, 0.001
+    served = dropped = 0.0
+    for w, (start, end) in zip(windows, zip(borders, borders[1:])):
+        w_served = w_dropped = w_wait = 0.0
+        for step in range(round(start / dt), round(end / dt)):
+            t = step * dt
+            while i < len(ready_at) and ready_at[i][0] <= t:
+                ready = ready_at[i][1]
+                i += 1
+            arrivals = model._cells[int(t)] * dt  # tick = 1 s: a cell's arrivals spread evenly
+            limit = ready * per_replica * s.request_timeout
+            q_next = q + arrivals - ready * per_replica * dt
+            w_served += (q + arrivals) if q_next < 0 else ready * per_replica * dt
+            q_next = max(q_next, 0.0)
+            if q_next > limit:
+                w_dropped += q_next - limit
+                q_next = limit
+            w_wait += (q + q_next) / 2 * dt
+            q = q_next
+        assert w.successes == pytest.approx(w_served, abs=0.05)
+        assert w.requests - w.successes == pytest.approx(w_dropped, abs=0.05)
+        assert (w.mean_exec_s - s.service_time) * w.successes == pytest.approx(w_wait, rel=0.01)  # trapezoids per cell
+        served, dropped = served + w_served, dropped + w_dropped
+    assert dropped > 10 and served > 100  # both the overloaded and the idle regimes were crossed
+
+
 def test_more_load_per_replica_means_more_cpu_and_memory() -> None:
     low = window(*world("constant:rate=2", replicas=2)[:2], 120)
     high = window(*world("constant:rate=8", replicas=2)[:2], 120)

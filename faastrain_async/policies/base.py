@@ -44,17 +44,31 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip().lower(), options
 
 
+def _parse(options: dict[str, str], key: str, kind: type[float] | type[int], spec: str) -> float:
+    text = options.pop(key)
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"policy {spec}: {key}={text!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
 def take_float(options: dict[str, str], key: str, default: float, *, low: float = 0.0, spec: str) -> float:
     """Pop ``key`` from ``options`` as a float > ``low`` (or the default)."""
     if key not in options:
         return default
-    text = options.pop(key)
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"policy {spec}: {key}={text!r} is not a number") from None
+    value = _parse(options, key, float, spec)
     if not value > low:
         raise ConfigError(f"policy {spec}: {key}={value!r} must be > {low:g}")
+    return value
+
+
+def take_int(options: dict[str, str], key: str, *, low: int, high: int, spec: str) -> int | None:
+    """Pop ``key`` from ``options`` as an integer in ``[low, high]`` (None when absent)."""
+    if key not in options:
+        return None
+    value = int(_parse(options, key, int, spec))
+    if not low <= value <= high:
+        raise ConfigError(f"policy {spec}: {key}={value} must be an integer in [{low}, {high}] (the env's replica bounds)")
     return value
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from faastrain_async.config import EnvSettings
 from faastrain_async.env.actions import action_for
 from faastrain_async.errors import ConfigError
-from faastrain_async.policies.base import no_more, take_float
+from faastrain_async.policies.base import no_more, take_float, take_int
 
 #: Indices into the observation (see spaces.OBSERVATION_FIELDS).
 EXEC, THROUGHPUT, REQUESTS, REPLICAS, CPU = 0, 1, 2, 3, 4
@@ -53,19 +53,6 @@ def _take_choice(options: dict[str, str], key: str, default: str, allowed: tuple
     value = options.pop(key, default).strip().lower()
     if value not in allowed:
         raise ConfigError(f"policy {spec}: {key}={value!r} is not valid; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _take_int(options: dict[str, str], key: str, default: int | None, *, low: int, high: int, spec: str) -> int | None:
-    if key not in options:
-        return default
-    text = options.pop(key)
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"policy {spec}: {key}={text!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ConfigError(f"policy {spec}: {key}={value} must be an integer in [{low}, {high}] (the env's replica bounds)")
     return value
 
 
@@ -331,7 +318,7 @@ class StaticPolicy:
         if "value" in options and "replicas" in options:
             raise ConfigError("policy static: give the count once, as static:4 or static:replicas=4")
         key = "value" if "value" in options else "replicas"
-        replicas = _take_int(options, key, None, low=settings.min_replicas, high=settings.max_replicas, spec=spec)
+        replicas = take_int(options, key, low=settings.min_replicas, high=settings.max_replicas, spec=spec)
         no_more(options, spec, "replicas (static:N)")
         if replicas is None:
             raise ConfigError(f"policy static needs a replica count, e.g. static:4 (in [{settings.min_replicas}, {settings.max_replicas}])")

@@ -28,6 +28,7 @@ from loadgen.profiles import Profile
 _BLOCK = 1024
 _Z95 = 1.6448536269514722
 
+
 def _lognormal_params(mean: float, cv: float) -> tuple[float, float, float]:
     """(mu, sigma, mean) of the lognormal with this mean and coefficient of variation."""
     sigma = math.sqrt(math.log1p(cv * cv))
@@ -49,9 +50,7 @@ class _Normals:
 
     def lognormal(self, params: tuple[float, float, float]) -> float:
         mu, sigma, mean = params
-        if not sigma:
-            return mean
-        return math.exp(mu + sigma * (self._block.pop() if self._block else self()))
+        return math.exp(mu + sigma * self()) if sigma > 0 else mean
 
 
 class SimModel:
