@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -44,7 +44,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip().lower(), options
 
 
-def _parse(options: dict[str, str], key: str, kind: type[float] | type[int], spec: str) -> float:
+N = TypeVar("N", float, int)
+
+
+def _parse(options: dict[str, str], key: str, kind: type[N], spec: str) -> N:
+    """Pop ``key`` from ``options`` as a ``kind`` (float or int)."""
     text = options.pop(key)
     try:
         return kind(text)
@@ -66,7 +70,7 @@ def take_int(options: dict[str, str], key: str, *, low: int, high: int, spec: st
     """Pop ``key`` from ``options`` as an integer in ``[low, high]`` (None when absent)."""
     if key not in options:
         return None
-    value = int(_parse(options, key, int, spec))
+    value = _parse(options, key, int, spec)
     if not low <= value <= high:
         raise ConfigError(f"policy {spec}: {key}={value} must be an integer in [{low}, {high}] (the env's replica bounds)")
     return value

@@ -142,13 +142,14 @@ class SimModel:
         ready = [pod for pod, phase in pods.items() if phase is READY]
         grace = self.settings.grace_period
         for pod in (pending[::-1] + ready[::-1])[: active - n]:
+            was_ready = pods[pod] is READY
             pods[pod] = TERMINATING
             self._emit(pod, TERMINATING, now)
-            if pod in pending:  # a pending replica has nothing to drain
-                call_at(now, self._delete, pod, generation)
-            else:  # a ready one drains its in-flight request, within the grace period
+            if was_ready:  # a ready replica drains its in-flight request, within the grace period
                 self._ready_changed(-1, now)
                 call_at(now + min(grace, draw(self._service)), self._delete, pod, generation)
+            else:  # a pending one has nothing to drain
+                call_at(now, self._delete, pod, generation)
 
     # Callbacks scheduled by an earlier world (a different generation) are ignored.
     def _become_ready(self, pod: str, generation: int) -> None:
@@ -180,8 +181,7 @@ class SimModel:
         if until <= t:
             return
         tick = self._tick
-        if self._base + len(self._cells) <= until / tick:
-            self._draw_cells(int(until / tick))
+        self._draw_cells(int(until / tick))
         cells, expected, changes, base = self._cells, self._expected, self._changes, self._base
         per_replica, timeout = self._rate_per_replica, self.settings.request_timeout
         arrived, dropped, wait, ready_s, intended, peak = self._cum
