@@ -35,7 +35,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadgen.plan import Plan
 from loadgen.profiles import parse_profile
-from loadgen.schedule import ARRIVAL_MODES, target_count
+from loadgen.schedule import ARRIVAL_MODES, ArrivalSchedule, target_count
 from loadgen.stats import Aggregator, Recorder, SecondCounts, format_view, json_writer
 
 # A worker hands its seconds over this long after they end: completions stamped just before
@@ -98,19 +98,19 @@ class _Run:
             if not opts.rate_profile:
                 raise ValueError("--rate-profile is required, e.g. --rate-profile constant:rate=10")
             t0 = math.ceil(time.time() + opts.start_lead)
-            self.plan = Plan(
-                profile=parse_profile(opts.rate_profile),
-                t0=t0,
+            schedule = ArrivalSchedule(
+                parse_profile(opts.rate_profile),
                 seed=opts.schedule_seed,
                 arrivals=opts.arrivals,
                 duration=opts.run_seconds or None,
             )
+            self.plan = Plan(schedule, t0=t0)
         return self.plan
 
     def adopt(self, plan: Plan) -> None:
         """Start sending this process's share of ``plan``."""
         self.plan = plan
-        self.times = plan.schedule().times(plan.t0)
+        self.times = plan.schedule.times(plan.t0)
         self.ready.set()
 
     def next_send_time(self) -> float | None:
@@ -166,7 +166,7 @@ def _start_aggregating(environment: Environment, plan: Plan, shares: int) -> Non
                 return 0.0, 0
             scheduled[k] = len(offsets)
         end = plan.whole().end
-        return target_count(plan.profile, elapsed, end), scheduled.pop(elapsed)
+        return target_count(plan.schedule.profile, elapsed, end), scheduled.pop(elapsed)
 
     RUN.aggregator = Aggregator(
         t0=plan.t0,
@@ -175,7 +175,7 @@ def _start_aggregating(environment: Environment, plan: Plan, shares: int) -> Non
         users=lambda: environment.runner.user_count if environment.runner else 0,
         write=write,
     )
-    p = plan.profile
+    p = plan.schedule.profile
     write(
         {
             "event": "start",
@@ -183,8 +183,8 @@ def _start_aggregating(environment: Environment, plan: Plan, shares: int) -> Non
             "t0": plan.t0,
             "profile": p.spec,
             "peak_rps": p.peak,
-            "seed": plan.seed,
-            "arrivals": plan.arrivals,
+            "seed": plan.schedule.seed,
+            "arrivals": plan.schedule.arrivals,
             "duration": plan.whole().end,
             "workers": shares,
             "url": f"{environment.host}{opts.request_path}",
@@ -210,7 +210,7 @@ def _start_handing_over(environment: Environment, plan: Plan) -> None:
             if seconds:
                 environment.runner.send_message(
                     _MESSAGE_SECONDS,
-                    {"share": plan.share, "seconds": [[s, c.to_wire()] for s, c in seconds]},
+                    {"share": plan.schedule.share, "seconds": [[s, c.to_wire()] for s, c in seconds]},
                 )
             gevent.sleep(0.25)
 
@@ -358,7 +358,7 @@ class RateShape(LoadTestShape):
         horizon = elapsed + np.linspace(0.0, 10.0, 101)
         if end is not None:
             horizon = horizon[horizon < end]
-        peak = float(np.max(plan.profile.rate(horizon))) if horizon.size else 0.0
+        peak = float(np.max(plan.schedule.profile.rate(horizon))) if horizon.size else 0.0
         agg = RUN.aggregator
         recent = agg.recent[-5:] if agg is not None else []
         p50 = [line["p50_ms"] / 1000.0 for line in recent if line["p50_ms"] is not None]

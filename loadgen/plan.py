@@ -1,9 +1,9 @@
-"""The plan of one run: its profile, seed and start time, and one process's share of it.
+"""The plan of one run: its arrival schedule (profile, seed, this process's share) and start time.
 
 The master (or the single local process) makes the plan when the test starts and sends it to
-every worker, each with its own ``share``; from it every process builds the same
-:class:`~loadgen.schedule.ArrivalSchedule` and keeps its share. A replayed trace travels as
-its counts, so workers on other machines need no copy of the trace file.
+every worker, each with its own ``share`` of the same
+:class:`~loadgen.schedule.ArrivalSchedule`. A replayed trace travels as its counts, so
+workers on other machines need no copy of the trace file.
 
 This module has no Locust import.
 """
@@ -49,62 +49,44 @@ def profile_from_wire(data: dict[str, Any]) -> Profile:
 
 @dataclass(frozen=True)
 class Plan:
-    """What one process needs to send its share of a run.
+    """What one process needs to send its share of a run: its share of the arrival schedule,
+    and ``t0``, the unix second at which the schedule's time 0 falls (a whole second, so the
+    schedule's seconds are the statistics' seconds)."""
 
-    ``t0`` is the unix second at which the schedule's time 0 falls (a whole second, so the
-    schedule's seconds are the statistics' seconds); ``duration`` cuts the run (None: the
-    profile's own end, or none).
-    """
-
-    profile: Profile
+    schedule: ArrivalSchedule
     t0: int
-    seed: int = 0
-    arrivals: str = "poisson"
-    duration: float | None = None
-    share: int = 0
-    shares: int = 1
-
-    def schedule(self) -> ArrivalSchedule:
-        """This process's share of the run's arrival schedule."""
-        return ArrivalSchedule(
-            self.profile,
-            seed=self.seed,
-            arrivals=self.arrivals,
-            duration=self.duration,
-            share=self.share,
-            shares=self.shares,
-        )
 
     def whole(self) -> ArrivalSchedule:
         """The arrival schedule of the whole run (all shares)."""
-        return replace(self, share=0, shares=1).schedule()
+        return replace(self.schedule, share=0, shares=1)
 
     def for_share(self, share: int, shares: int) -> Plan:
         """The same plan for worker ``share`` of ``shares``."""
-        return replace(self, share=share, shares=shares)
+        return replace(self, schedule=replace(self.schedule, share=share, shares=shares))
 
     def to_wire(self) -> dict[str, Any]:
         """A plain dict for a Locust message."""
+        s = self.schedule
         return {
-            "profile": profile_to_wire(self.profile),
+            "profile": profile_to_wire(s.profile),
             "t0": self.t0,
-            "seed": self.seed,
-            "arrivals": self.arrivals,
-            "duration": self.duration,
-            "share": self.share,
-            "shares": self.shares,
+            "seed": s.seed,
+            "arrivals": s.arrivals,
+            "duration": s.duration,
+            "share": s.share,
+            "shares": s.shares,
         }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Plan:
         """Inverse of :meth:`to_wire`."""
         duration = data["duration"]
-        return cls(
-            profile=profile_from_wire(data["profile"]),
-            t0=int(data["t0"]),
+        schedule = ArrivalSchedule(
+            profile_from_wire(data["profile"]),
             seed=int(data["seed"]),
             arrivals=str(data["arrivals"]),
             duration=None if duration is None else float(duration),
             share=int(data["share"]),
             shares=int(data["shares"]),
         )
+        return cls(schedule, t0=int(data["t0"]))

@@ -101,10 +101,10 @@ def test_bad_schedule_arguments_are_named(kwargs: dict, named: str) -> None:
 
 def test_plan_round_trips_a_trace_without_its_file() -> None:
     trace = Trace.from_file(TRACE, interval=30, scale=3, compress=30, loop=False)
-    plan = Plan(profile=trace, t0=1000, seed=4, arrivals="poisson", duration=9.0).for_share(1, 2)
+    plan = Plan(ArrivalSchedule(trace, seed=4, arrivals="poisson", duration=9.0), t0=1000).for_share(1, 2)
     back = Plan.from_wire(plan.to_wire())
     assert back == plan
-    assert np.array_equal(np.fromiter(back.schedule().times(), float), np.fromiter(plan.schedule().times(), float))
+    assert np.array_equal(np.fromiter(back.schedule.times(), float), np.fromiter(plan.schedule.times(), float))
 
 
 def test_percentile_of_a_histogram() -> None:
