@@ -33,7 +33,7 @@ class ClusterState:
         if t > self._since:
             self._ready_seconds += self.ready * (t - self._since)
             self._since = t
-        if type(event) is PodEvent:
+        if isinstance(event, PodEvent):
             self._set(event.pod, event.phase)
         else:
             self.pods = {}

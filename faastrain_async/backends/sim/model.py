@@ -171,7 +171,7 @@ class SimModel:
         while self._base + len(self._cells) <= upto:
             first = self._base + len(self._cells)
             mids = (np.arange(first, first + _BLOCK) + 0.5) * tick
-            expected = np.maximum(np.asarray(self.profile.rate(mids), dtype=float), 0.0) * tick
+            expected: np.ndarray = np.maximum(np.asarray(self.profile.rate(mids), dtype=float), 0.0) * tick
             self._cells += self._arrival_rng.poisson(expected).tolist()
             self._expected += expected.tolist()
 
@@ -218,8 +218,8 @@ class SimModel:
                 else:
                     # The trapezoid rule over the cells: (q_0/2 + q_1 + ... + q_{n-1} + q_n/2)·tick.
                     area = 0.5 * q
-                    for a in run:
-                        q += a - per_cell
+                    for n in run:
+                        q += n - per_cell
                         if q < 0.0:
                             q = 0.0
                         elif q > limit:  # a request that would wait longer than the timeout fails
@@ -295,6 +295,8 @@ class SimModel:
         """Metrics over ``[start, end]`` (clock time)."""
         _, served, dropped, wait, ready_s, _, peak = self._deltas(start, end)
         s = self.settings
+        mean_exec: float | None = None
+        p95: float | None = None
         if served > 0:
             # The window's mean service time is a sample mean of ``served`` lognormal draws.
             noise = self._noise_normal()
@@ -302,8 +304,6 @@ class SimModel:
             # The slowest requests are those that waited behind the window's longest queue.
             capacity = self._ready * self._rate_per_replica
             p95 = self._service_p95 + (peak / capacity if capacity > 0 else s.request_timeout)
-        else:
-            mean_exec = p95 = None
         if ready_s > 0:
             cpu = (served * s.cpu_per_request + ready_s * s.idle_cpu) / (ready_s * s.cpu_request)
             inflight = served * s.service_time
