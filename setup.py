@@ -13,6 +13,7 @@ from setuptools import setup
 
 #: The modules a simulated step spends most of its time in.
 COMPILED = ["faastrain_async/clock.py", "faastrain_async/engine/state.py", "faastrain_async/backends/sim/model.py"]
+
 compile_requested = os.environ.get("FAASTRAIN_COMPILE", "0")
 if compile_requested not in ("0", "1"):
     raise SystemExit(f"FAASTRAIN_COMPILE={compile_requested!r}: use 1 (compile with mypyc) or 0 (pure Python)")
@@ -20,7 +21,10 @@ if compile_requested not in ("0", "1"):
 ext_modules = []
 if compile_requested == "1":
     if "editable_wheel" in sys.argv:
-        raise SystemExit("FAASTRAIN_COMPILE=1 needs a regular install (pip install .): compiled modules in the source tree would shadow its edits")
+        raise SystemExit(
+            "FAASTRAIN_COMPILE=1 needs a regular install (pip install .), not an editable one: "
+            "compiled modules in the source tree would shadow later edits to it"
+        )
     from mypyc.build import mypycify  # a build requirement (pyproject.toml)
 
     # Only the compiled modules are checked; the rest of the package is read for its types.

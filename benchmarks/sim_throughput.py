@@ -80,7 +80,8 @@ def main() -> None:
     for name, value in best.items():
         print(f"{name:52} {value:12,.0f} {1e6 / value:9.1f} {value / cartpole:18.3f}")
     ratio = best[RANDOM] / cartpole
-    print(f"target, random actions at >= {TARGET} of CartPole: {'met' if ratio >= TARGET else 'not met'} ({ratio:.3f}, {build})")
+    verdict = "met" if ratio >= TARGET else "not met"
+    print(f"target, random actions at >= {TARGET} of CartPole: {verdict} ({ratio:.3f}, {build})")
 
 
 def pure_python_run(steps: int, seed: int) -> float:

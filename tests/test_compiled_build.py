@@ -52,7 +52,9 @@ def run(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None 
     done = subprocess.run(
         args, env=env, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
     )
-    assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    )
     return done.stdout
 
 
@@ -71,7 +73,8 @@ def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     build_env = {**os.environ, "FAASTRAIN_COMPILE": "1"}
     # No build isolation: setuptools and mypy come from the test environment, not the network.
-    run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(base / "wheel"), str(source)], env=build_env, cwd=base)
+    wheel = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(base / "wheel"), str(source)]
+    run(wheel, env=build_env, cwd=base)
     wheels = list((base / "wheel").glob("faastrain-*.whl"))
     assert len(wheels) == 1 and "linux" in wheels[0].name, wheels  # a platform wheel: it has extensions
     site = base / "site"
@@ -79,15 +82,16 @@ def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
-def on_compiled(site: Path, *args: str) -> str:
-    """Run Python with the compiled build first on the path (-P: not the working directory)."""
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    return run([sys.executable, "-P", *args], env=env, cwd=site.parent)
+def python_on(path: Path, *args: str) -> str:
+    """Run Python with ``path`` first on the module path (-P: not the working directory)."""
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    return run([sys.executable, "-P", *args], env=env, cwd=path.parent)
 
 
 def test_the_compiled_build_gives_the_same_episodes_bit_for_bit(compiled_site: Path) -> None:
-    assert not faastrain_async.compiled()  # this interpreter runs the pure-Python modules
-    assert on_compiled(compiled_site, str(Path(__file__))).split() == ["compiled", episode_digest()]
+    pure = python_on(ROOT, __file__).split()  # the repository's own modules
+    assert pure[0] == "pure"
+    assert python_on(compiled_site, __file__).split() == ["compiled", pure[1]]
 
 
 def test_the_simulator_tests_pass_on_the_compiled_build(compiled_site: Path) -> None:
@@ -97,8 +101,24 @@ def test_the_simulator_tests_pass_on_the_compiled_build(compiled_site: Path) -> 
         "sys.exit(pytest.main(sys.argv[1:]))\n"
     )
     tests = [str(ROOT / "tests" / name) for name in SIM_TESTS]
-    out = on_compiled(compiled_site, "-c", check, "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), *tests)
+    out = python_on(compiled_site, "-c", check, "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), *tests)
     assert " passed" in out and "failed" not in out, out[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("value", "command", "message"),
+    [
+        ("yes", "--version", "FAASTRAIN_COMPILE='yes': use 1 (compile with mypyc) or 0 (pure Python)"),
+        ("1", "editable_wheel", "FAASTRAIN_COMPILE=1 needs a regular install (pip install .), not an editable one"),
+    ],
+)
+def test_a_bad_compile_request_is_refused_with_the_reason(value: str, command: str, message: str) -> None:
+    env = {**os.environ, "FAASTRAIN_COMPILE": value}
+    done = subprocess.run(
+        [sys.executable, "-P", "setup.py", command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
 
 
 if __name__ == "__main__":
