@@ -134,6 +134,14 @@ async def test_retries_run_out_into_a_clear_error(cluster: LocalCluster) -> None
             await env.astep(6)
 
 
+async def test_an_invalid_scale_is_final_and_quotes_the_api_servers_message(cluster: LocalCluster) -> None:
+    async with make_env(cluster, "patch", kubernetes={"retries": 3, "backoff": 0.05}) as env:
+        await env.areset(seed=0)
+        cluster.fail_next_scale_requests(1, status=422)  # not retried: the next request would pass
+        with pytest.raises(ScaleRejected, match="refused with 422 Unprocessable Entity: injected failure of a scale request$"):
+            await env.astep(6)
+
+
 async def test_a_missing_deployment_is_named(cluster: LocalCluster) -> None:
     env = make_env(cluster, "patch", kubernetes={"deployment": "no-such-fn"})
     with pytest.raises(ScaleRejected, match="deployment openfaas-fn/no-such-fn not found"):

@@ -292,11 +292,12 @@ class LocalCluster:
 
     def fail_next_scale_requests(self, count: int, status: int = 409) -> None:
         """Answer the next ``count`` scale requests (PATCH/PUT of a Deployment or its scale
-        subresource) with ``status`` (409 Conflict or 500 InternalError) without applying them."""
+        subresource) with ``status`` (409 Conflict, 422 Invalid or 500 InternalError) without
+        applying them."""
         if not isinstance(count, int) or count < 1:
             raise ConfigError(f"count={count!r} is not valid: must be an integer >= 1")
-        if status not in (409, 500):
-            raise ConfigError(f"status={status!r} is not valid: must be 409 or 500")
+        if status not in (409, 422, 500):
+            raise ConfigError(f"status={status!r} is not valid: must be 409, 422 or 500")
         assert self._api is not None, "start the cluster first"
         self._api.scale_faults.extend([status] * count)
 

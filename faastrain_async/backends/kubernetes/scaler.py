@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import random
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +20,16 @@ from faastrain_async.clock import Clock
 from faastrain_async.errors import ScaleRejected
 
 log = structlog.get_logger()
+
+
+def status_message(body: object) -> str:
+    """The message of an API error's body: a Kubernetes Status object (JSON bytes), or raw text."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return text
+    return str(status.get("message", text)) if isinstance(status, dict) else text
 
 
 async def with_retries(what: str, settings: KubernetesSettings, attempt: Callable[[], Awaitable[None]]) -> None:
@@ -46,7 +57,7 @@ async def with_retries(what: str, settings: KubernetesSettings, attempt: Callabl
                     f"{what}: deployment {settings.namespace}/{settings.deployment_name} not found ({e.reason})"
                 ) from e
             if e.status in (401, 422) or (e.status is not None and 400 <= e.status < 500 and e.status not in (409, 429)):
-                raise ScaleRejected(f"{what}: refused with {e.status} {e.reason}: {e.body}") from e
+                raise ScaleRejected(f"{what}: refused with {e.status} {e.reason}: {status_message(e.body)}") from e
             log.warning("scale retry", what=what, status=e.status, attempt=n + 1)
         except aiohttp.ClientResponseError as e:
             last = e
