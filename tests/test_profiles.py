@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +101,10 @@ def test_a_trace_that_is_not_a_list_of_numbers(tmp_path: Path) -> None:
     bad.write_text("[1, -2]")
     with pytest.raises(ProfileError, match="interval 1 has count -2"):
         parse_profile(f"trace:path={bad}")
+
+
+def test_profiles_import_neither_locust_nor_gevent() -> None:
+    # The simulator imports the profiles; Locust would monkey-patch its interpreter with gevent.
+    code = "import sys, loadgen.profiles; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
