@@ -191,11 +191,13 @@ def _start_aggregating(environment: Environment, plan: Plan, shares: int) -> Non
         }
     )
 
+    aggregator = RUN.aggregator
+
     def loop() -> None:
         while True:
             if shares == 1 and not isinstance(environment.runner, MasterRunner):
-                RUN.aggregator.add(0, RUN.recorder.take_final(plan.t0, _HAND_OVER_GRACE_S))
-            RUN.aggregator.flush()
+                aggregator.add(0, RUN.recorder.take_final(plan.t0, _HAND_OVER_GRACE_S))
+            aggregator.flush()
             gevent.sleep(0.25)
 
     RUN.greenlets.append(gevent.spawn(loop))
@@ -278,7 +280,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
                 "failed": RUN.aggregator.total_failed,
             }
         )
-        if RUN.out not in (None, sys.stdout):
+        if RUN.out is not None and RUN.out is not sys.stdout:
             RUN.out.close()
 
 

@@ -67,10 +67,18 @@ class LoadDriver(Protocol):
 class Backend(Protocol):
     """A clock and the three ports, with a life cycle."""
 
-    clock: Clock
-    scaler: Scaler
-    metrics: MetricsSource
-    load: LoadDriver
+    # Read-only, so that a backend may hold narrower types (a SimLoad is a LoadDriver).
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def scaler(self) -> Scaler: ...
+
+    @property
+    def metrics(self) -> MetricsSource: ...
+
+    @property
+    def load(self) -> LoadDriver: ...
 
     async def reset(self, *, seed: int | None, replicas: int) -> None:
         """Prepare an episode that starts with ``replicas`` replicas.

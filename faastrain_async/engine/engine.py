@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import structlog
@@ -145,7 +146,7 @@ class Engine:
         t_action = clock.now()
         await backend.scaler.set_replicas(target)
         if self._supervisor is None:  # a virtual clock: nothing runs beside the step
-            done = functools.partial(state.settled, target)
+            done: Callable[[], bool] = functools.partial(state.settled, target)
         else:
             failed = self._supervisor.done
             done = lambda: state.settled(target) or failed()  # noqa: E731

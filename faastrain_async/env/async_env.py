@@ -146,8 +146,9 @@ class AsyncFaaSEnv:
             replicas = value
         world_seed: int | None = None
         if seed is not None or self.np_random is None:
-            self.np_random, _ = seeding.np_random(seed)
-            world_seed = seed if seed is not None else int(self.np_random.integers(2**63 - 1))
+            rng, _ = seeding.np_random(seed)
+            self.np_random = rng
+            world_seed = seed if seed is not None else int(rng.integers(2**63 - 1))
         record = await self.engine.reset(seed=world_seed, replicas=replicas)
         self.episode += 1
         self.steps = 0

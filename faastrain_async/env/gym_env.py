@@ -90,7 +90,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
     action_mode="updown", reward="normalized", profile="sine:period=600,low=2,high=40")``.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(self, backend: str | Backend = "sim", *, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

@@ -153,7 +153,8 @@ class ApiServer:
         except ConfigError as exc:
             raise ApiError(400, str(exc)) from exc
         fields: list[tuple[tuple[str, str], bool, str]] = []
-        for term in filter(None, (t.strip() for t in request.query.get("fieldSelector", "").split(","))):
+        terms = [t.strip() for t in request.query.get("fieldSelector", "").split(",")]
+        for term in (t for t in terms if t):
             key, op, value = term.partition("!=") if "!=" in term else term.replace("==", "=").partition("=")
             if key.strip() not in _FIELDS or not op:
                 raise ApiError(400, f"fieldSelector {term!r} is not supported: use {', '.join(_FIELDS)} with =, == or !=")
@@ -205,8 +206,8 @@ class ApiServer:
         except Expired as exc:
             # As the real API server does: 200, then one ERROR event carrying a 410 Status.
             await response.prepare(request)
-            event = {"type": "ERROR", "object": status_object(410, "Expired", str(exc))}
-            await response.write(json.dumps(event).encode() + b"\n")
+            expired = {"type": "ERROR", "object": status_object(410, "Expired", str(exc))}
+            await response.write(json.dumps(expired).encode() + b"\n")
             await response.write_eof()
             return response
         try:
@@ -288,7 +289,8 @@ class ApiServer:
             raise ApiError(code, "injected failure of a scale request")
 
     def _check_common(self, deployment: Deployment, patched: dict[str, Any], current: dict[str, Any], what: str) -> int:
-        metadata = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
+        given = patched.get("metadata")
+        metadata: dict[str, Any] = given if isinstance(given, dict) else {}
         if metadata.get("name", deployment.name) != deployment.name:
             raise ApiError(400, f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({deployment.name})")
         asked_version = metadata.get("resourceVersion")

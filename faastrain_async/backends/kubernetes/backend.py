@@ -74,6 +74,7 @@ class KubernetesBackend:
         )
         self.local_cluster = await self._stack.enter_async_context(cluster)
         log.info("local cluster started", gateway=cluster.gateway_url, prometheus=cluster.prometheus_url)
+        assert cluster.prometheus_url is not None and cluster.gateway_url is not None  # started, with Prometheus
         return replace(
             s, kubeconfig=str(cluster.kubeconfig_path), context=None, in_cluster=False,
             prometheus_url=cluster.prometheus_url, gateway_url=cluster.gateway_url,

@@ -112,9 +112,10 @@ class PrometheusMetrics:
         queries = window_queries(self.settings, end - start)
         if self.settings.resource_metrics == "cadvisor":
             values = await self._prom.query_all(queries, end)
-            cpu, mem = single(values["cpu_cores"], "cpu"), single(values["mem_bytes"], "memory")
-            if cpu is None or mem is None:
+            cpu_read, mem_read = single(values["cpu_cores"], "cpu"), single(values["mem_bytes"], "memory")
+            if cpu_read is None or mem_read is None:
                 raise MetricsUnavailable(f"no cAdvisor CPU or memory series for the pods of {self.settings.deployment_name}")
+            cpu, mem = cpu_read, mem_read
         else:
             values, (cpu, mem) = await asyncio.gather(self._prom.query_all(queries, end), self._pod_usage())
         # The gateway creates an invocation counter at a function's first call: once a scrape

@@ -20,11 +20,9 @@ MetricsPolicy = Literal["raise", "stale"]
 
 def label_selector(value: object) -> str:
     """``value`` if it is an equality-based label selector such as ``faas_function=matmul``."""
-    parts = value.split(",") if isinstance(value, str) and value else [None]
-    for part in parts:
-        if part is None or not _SELECTOR_PART.match(part.strip()):
-            raise ConfigError(f"label_selector={value!r} is not valid: expected key=value[,key2=value2]")
-    return str(value)
+    if not isinstance(value, str) or not all(_SELECTOR_PART.match(part.strip()) for part in value.split(",")):
+        raise ConfigError(f"label_selector={value!r} is not valid: expected key=value[,key2=value2]")
+    return value
 
 
 def promql_string(value: str) -> str:
