@@ -28,6 +28,8 @@ SOURCES = ("pyproject.toml", "setup.py", "README.md", "faastrain_async", "loadge
 SIM_TESTS = ("test_sim_model.py", "test_engine.py", "test_env_api.py", "test_policies_cli.py")
 BUILD_TIMEOUT = 600.0
 
+pytestmark = pytest.mark.slow
+
 
 def episode_digest() -> str:
     """SHA-256 over every observation, reward and info of seeded random-action episodes."""
