@@ -37,21 +37,10 @@ def _pointer(path: str) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
 
 
-def _parent(document: Any, parts: list[str], path: str) -> tuple[Any, str]:
+def _walk(document: Any, parts: list[str], path: str) -> Any:
+    """The node that ``parts`` lead to from ``document``; PatchError when one is missing."""
     node = document
-    for part in parts[:-1]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise PatchError(f"path {path!r} does not exist")
-    return node, parts[-1]
-
-
-def _get(document: Any, path: str) -> Any:
-    node = document
-    for part in _pointer(path):
+    for part in parts:
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -59,6 +48,14 @@ def _get(document: Any, path: str) -> Any:
         else:
             raise PatchError(f"path {path!r} does not exist")
     return node
+
+
+def _parent(document: Any, parts: list[str], path: str) -> tuple[Any, str]:
+    return _walk(document, parts[:-1], path), parts[-1]
+
+
+def _get(document: Any, path: str) -> Any:
+    return _walk(document, _pointer(path), path)
 
 
 def _remove(document: Any, path: str) -> Any:
