@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from faastrain_async.backends import BACKENDS
-from faastrain_async.config import ACTION_MODES, DEFAULT_PROFILE, REWARD_PRESETS
+from faastrain_async.config import ACTION_MODES, REWARD_PRESETS, EnvSettings
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.errors import ConfigError
 from faastrain_async.policies import make_policy
@@ -40,16 +40,17 @@ def key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
 
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """The environment's options, shared by every command that makes an env."""
+    d = EnvSettings()  # the defaults are the environment's own
     env = parser.add_argument_group("environment")
     env.add_argument("--backend", choices=BACKENDS, default="sim", help="where the replicas live (default: sim)")
-    env.add_argument("--profile", default=DEFAULT_PROFILE, help=f"workload profile spec (default: {DEFAULT_PROFILE})")
-    env.add_argument("--interval", type=float, default=30.0, help="measurement window, seconds (default: 30)")
-    env.add_argument("--episode-steps", type=int, default=10, help="steps per episode (default: 10)")
-    env.add_argument("--action-mode", choices=ACTION_MODES, default="delta")
-    env.add_argument("--reward", choices=REWARD_PRESETS, default="seed")
-    env.add_argument("--min-replicas", type=int, default=1)
-    env.add_argument("--max-replicas", type=int, default=10)
-    env.add_argument("--settle-timeout", type=float, default=120.0)
+    env.add_argument("--profile", default=d.profile, help=f"workload profile spec (default: {d.profile})")
+    env.add_argument("--interval", type=float, default=d.interval, help=f"measurement window, seconds (default: {d.interval:g})")
+    env.add_argument("--episode-steps", type=int, default=d.episode_steps, help=f"steps per episode (default: {d.episode_steps})")
+    env.add_argument("--action-mode", choices=ACTION_MODES, default=d.action_mode)
+    env.add_argument("--reward", choices=REWARD_PRESETS, default=d.reward.preset)
+    env.add_argument("--min-replicas", type=int, default=d.min_replicas)
+    env.add_argument("--max-replicas", type=int, default=d.max_replicas)
+    env.add_argument("--settle-timeout", type=float, default=d.settle_timeout)
     env.add_argument("--sim", action="append", metavar="KEY=VALUE", help="a simulator setting, e.g. --sim cold_start=5")
     env.add_argument("--kube", action="append", metavar="KEY=VALUE", help="a kubernetes backend setting, e.g. --kube kubeconfig=PATH")
     env.add_argument("--local-cluster", action="store_true", help="kubernetes backend: start the bundled local cluster and use it")
