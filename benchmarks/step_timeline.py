@@ -15,7 +15,6 @@ import argparse
 import statistics
 import time
 
-import faastrain_async  # noqa: F401  (registers the env)
 from faastrain_async import FaaSEnv
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from faastrain_async.config import EnvSettings
+from faastrain_async.env.spaces import OBSERVATION_FIELDS
 from faastrain_async.errors import ConfigError
+
+#: Indices into the observation (see spaces.OBSERVATION_FIELDS).
+EXEC, THROUGHPUT, REQUESTS, REPLICAS, CPU = (
+    OBSERVATION_FIELDS.index(name) for name in ("exec_time_s", "throughput_pct", "requests", "replicas", "cpu_util")
+)
 
 
 class Policy(Protocol):
@@ -22,6 +30,26 @@ class Policy(Protocol):
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
         """The action to take next (an element of the env's action space)."""
         ...
+
+
+def current_replicas(obs: np.ndarray, info: Mapping[str, Any]) -> int:
+    """The replica count a policy scales from: the env's current target (else the ready count)."""
+    if "target" in info:
+        return int(info["target"])
+    return int(round(float(obs[REPLICAS])))
+
+
+def clamp(n: int, settings: EnvSettings) -> int:
+    return min(max(n, settings.min_replicas), settings.max_replicas)
+
+
+def proportional(current: int, value: float, target: float, tolerance: float, settings: EnvSettings) -> int:
+    """The HPA rule: ``ceil(current · value / target)``, unchanged while ``|value / target − 1| <=
+    tolerance``, clamped to the replica bounds."""
+    ratio = value / target
+    if abs(ratio - 1.0) <= tolerance:
+        return current
+    return clamp(math.ceil(current * ratio - 1e-9), settings)
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:

@@ -27,26 +27,24 @@ import numpy as np
 from faastrain_async.config import EnvSettings
 from faastrain_async.env.actions import action_for
 from faastrain_async.errors import ConfigError
-from faastrain_async.policies.base import no_more, take_float, take_int
-
-#: Indices into the observation (see spaces.OBSERVATION_FIELDS).
-EXEC, THROUGHPUT, REQUESTS, REPLICAS, CPU = 0, 1, 2, 3, 4
+from faastrain_async.policies.base import (
+    CPU,
+    EXEC,
+    REPLICAS,
+    REQUESTS,
+    THROUGHPUT,
+    clamp,
+    current_replicas,
+    no_more,
+    proportional,
+    take_float,
+    take_int,
+)
 
 
 def window_steps(seconds: float, interval: float) -> int:
     """Steps a window of ``seconds`` spans: ``ceil(seconds / interval)``, at least 1."""
     return max(1, math.ceil(seconds / interval - 1e-9))
-
-
-def current_replicas(obs: np.ndarray, info: Mapping[str, Any]) -> int:
-    """The replica count the policy scales from: the env's current target (else the ready count)."""
-    if "target" in info:
-        return int(info["target"])
-    return int(round(float(obs[REPLICAS])))
-
-
-def clamp(n: int, settings: EnvSettings) -> int:
-    return min(max(n, settings.min_replicas), settings.max_replicas)
 
 
 def _take_choice(options: dict[str, str], key: str, default: str, allowed: tuple[str, ...], spec: str) -> str:
@@ -111,10 +109,7 @@ class HPAPolicy:
 
     def recommend(self, current: int, value: float) -> int:
         """One window's recommendation (before stabilisation)."""
-        ratio = value / self.target
-        if abs(ratio - 1.0) <= self.tolerance:
-            return current
-        return clamp(math.ceil(current * ratio - 1e-9), self.settings)
+        return proportional(current, value, self.target, self.tolerance, self.settings)
 
     def desired(self, current: int, value: float | None) -> int:
         """The stabilised desired count; ``value`` None (a missing metric) adds no recommendation."""

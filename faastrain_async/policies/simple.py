@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,10 +10,7 @@ import numpy as np
 from faastrain_async.config import EnvSettings
 from faastrain_async.env.actions import action_count, action_for
 from faastrain_async.errors import ConfigError
-from faastrain_async.policies.base import no_more, take_float
-
-#: Index of the ready-replica and CPU entries in the observation.
-REPLICAS, CPU = 3, 4
+from faastrain_async.policies.base import CPU, current_replicas, no_more, proportional, take_float
 
 
 class RandomPolicy:
@@ -88,12 +84,8 @@ class ThresholdPolicy:
         return None
 
     def desired(self, current: int, utilisation: float) -> int:
-        ratio = utilisation / self.target
-        if abs(ratio - 1.0) <= self.tolerance:
-            return current
-        desired = math.ceil(current * ratio - 1e-9)
-        return min(max(desired, self.settings.min_replicas), self.settings.max_replicas)
+        return proportional(current, utilisation, self.target, self.tolerance, self.settings)
 
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
-        current = int(info.get("target", round(float(obs[REPLICAS]))))
+        current = current_replicas(obs, info)
         return action_for(self.desired(current, float(obs[CPU])), current, self.settings)
