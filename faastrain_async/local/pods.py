@@ -59,6 +59,21 @@ def replica_environment() -> dict[str, str]:
     return env
 
 
+async def terminate(process: asyncio.subprocess.Process, grace: float, what: str) -> None:
+    """SIGTERM ``process``, and SIGKILL it if it has not exited after ``grace`` seconds."""
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        log.warning("ignored SIGTERM; killing it", process=what, pid=process.pid, grace=grace)
+        process.kill()
+        try:
+            await asyncio.wait_for(process.wait(), KILL_WAIT)
+        except TimeoutError as exc:
+            raise LocalClusterError(f"{what} (pid {process.pid}) survived SIGKILL for {KILL_WAIT}s") from exc
+
 class PodRunner:
     """Creates, supervises and deletes the replica processes of every function."""
 
@@ -277,15 +292,5 @@ class PodRunner:
         grace = self._settings.termination_grace
         deadline = time.monotonic() + grace
         await self._drain(pod.name, grace)
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), max(deadline - time.monotonic(), 0.0))
-            except TimeoutError:
-                log.warning("replica ignored SIGTERM within the grace period; killing", pod=pod.name, grace=grace)
-                process.kill()
-                try:
-                    await asyncio.wait_for(process.wait(), KILL_WAIT)
-                except TimeoutError as exc:
-                    raise LocalClusterError(f"replica {pod.name} (pid {process.pid}) survived SIGKILL for {KILL_WAIT}s") from exc
+        await terminate(process, max(deadline - time.monotonic(), 0.0), f"replica {pod.name}")
         pod.last_exit_code = process.returncode

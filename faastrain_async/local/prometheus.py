@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import structlog
 import yaml
 
 from faastrain_async.local.errors import LocalClusterError, PrometheusNotFound
-from faastrain_async.local.pods import die_with_parent
+from faastrain_async.local.pods import die_with_parent, terminate
 
 log = structlog.get_logger()
 
@@ -132,12 +131,5 @@ class PrometheusServer:
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after STOP_GRACE seconds."""
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_GRACE)
-        except TimeoutError:
-            log.warning("prometheus ignored SIGTERM; killing it", pid=process.pid)
-            process.kill()
-            await asyncio.wait_for(process.wait(), STOP_GRACE)
+        if process is not None:
+            await terminate(process, STOP_GRACE, "prometheus")

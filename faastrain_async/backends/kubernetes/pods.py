@@ -115,8 +115,9 @@ async def watch_pods(*, core: client.CoreV1Api, settings: KubernetesSettings, cl
                         else:
                             known[name] = phase
                         yield PodEvent(name, phase, clock.now(), version)
-                failures = 0 if events or time.monotonic() - started >= QUICK_END else failures
-                if not events and time.monotonic() - started < QUICK_END:
+                if events or time.monotonic() - started >= QUICK_END:
+                    failures = 0
+                else:
                     await back_off(ConnectionError("the watch ended at once"))
             except ApiException as e:
                 if e.status == 410:
