@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faastrain_async.backends.kubernetes.metrics import ingest_query, window_queries
+from faastrain_async.backoff import backoff_delay
 from faastrain_async.quantity import parse_quantity
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings, promql_string
 from faastrain_async.errors import ConfigError
@@ -72,3 +73,9 @@ def test_quantities(text: str, value: float) -> None:
 def test_bad_quantities(text: str) -> None:
     with pytest.raises(ConfigError, match="not a Kubernetes quantity"):
         parse_quantity(text)
+
+
+def test_backoff_doubles_from_the_first_delay_up_to_the_cap_with_jitter() -> None:
+    assert [backoff_delay(n, 0.2, 5.0, 0.0) for n in (1, 2, 3, 10)] == [0.1, 0.2, 0.4, 2.5]
+    assert backoff_delay(1, 0.2, 5.0, 0.999) < 0.2 <= backoff_delay(2, 0.2, 5.0, 0.999)
+    assert KubernetesSettings(backoff=0.5, backoff_max=1.0).delay(4, 0.0) == 0.5

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from faastrain_async.backoff import backoff_delay
 from faastrain_async.errors import MetricsUnavailable
 
 log = structlog.get_logger()
@@ -48,8 +49,7 @@ class PrometheusClient:
         last: BaseException | None = None
         for attempt in range(self._retries + 1):
             if attempt:
-                delay = min(self._backoff_max, self._backoff * 2 ** (attempt - 1)) * (0.5 + 0.5 * random.random())
-                await asyncio.sleep(delay)
+                await asyncio.sleep(backoff_delay(attempt, self._backoff, self._backoff_max, random.random()))
             try:
                 return await self._query_once(expr, at)
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as e:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from faastrain_async.backoff import backoff_delay
 from faastrain_async.config import check, dns_label, int_at_least, non_negative, one_of, positive
 from faastrain_async.errors import ConfigError
 
@@ -127,4 +128,4 @@ class KubernetesSettings:
 
     def delay(self, attempt: int, jitter: float) -> float:
         """Backoff before retry ``attempt`` (1, 2, ...); ``jitter`` in [0, 1) spreads it."""
-        return min(self.backoff_max, self.backoff * 2 ** (attempt - 1)) * (0.5 + 0.5 * jitter)
+        return backoff_delay(attempt, self.backoff, self.backoff_max, jitter)
