@@ -111,7 +111,7 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls per round of the overhead measurement (5 rounds)")
     parser.add_argument("--no-prometheus", action="store_true", help="run without Prometheus")
     args = parser.parse_args()
-    functions = [FunctionSpec("matmul", replicas=1), FunctionSpec("noop", kind="sleep", replicas=1, sleep_seconds=(0.0, 0.0))]
+    functions = [FunctionSpec("matmul", kind="matmul", replicas=1), FunctionSpec("noop", kind="sleep", replicas=1, sleep_seconds=(0.0, 0.0))]
     settings = ClusterSettings(prometheus=not args.no_prometheus, probe_period=0.2)
     async with LocalCluster(functions, settings) as cluster:
         seconds, delays = await scale_up(cluster, args.replicas)

@@ -21,7 +21,9 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
-FUNCTION = "matmul"
+FUNCTION = "api"
+#: The functions of the stack file: the env's default first.
+FUNCTIONS = ("api", "matmul")
 NAMESPACE = "openfaas-fn"
 SERVICE_ACCOUNT = "faastrain"
 
@@ -65,9 +67,9 @@ def find(kind: str, name: str, path: Path | None = None) -> dict[str, Any]:
     return matches[0]
 
 
-def load_handler() -> ModuleType:
-    path = DEPLOY / "functions" / FUNCTION / "handler.py"
-    spec = importlib.util.spec_from_file_location("deploy_matmul_handler", path)
+def load_handler(function: str = "matmul") -> ModuleType:
+    path = DEPLOY / "functions" / function / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"deploy_{function}_handler", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -80,7 +82,7 @@ def test_deploy_has_the_expected_files() -> None:
     expected = [
         "kind/cluster.yaml", "k3d/cluster.yaml", "openfaas/values.yaml", "prometheus/prometheus.yml",
         "prometheus/kustomization.yaml", "functions/stack.yml", "functions/matmul/handler.py",
-        "functions/matmul/requirements.txt", "rbac/faastrain.yaml", "rbac/make-kubeconfig.sh",
+        "functions/matmul/requirements.txt", "functions/api/handler.py", "functions/api/requirements.txt", "rbac/faastrain.yaml", "rbac/make-kubeconfig.sh",
         "jobs/train.yaml", "namespaces.yaml",
     ]
     missing = [name for name in expected if not (DEPLOY / name).is_file()]
@@ -203,25 +205,53 @@ def test_openfaas_values_disable_the_gateways_own_autoscaling() -> None:
     assert values["gateway"]["nodePort"] == 31112
 
 
-def test_stack_declares_matmul_with_the_envs_requests_and_min_scale() -> None:
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_stack_declares_the_functions_with_the_envs_requests_and_min_scale(function: str) -> None:
     stack = load_all(DEPLOY / "functions" / "stack.yml")[0]
     assert stack["provider"]["name"] == "openfaas"
-    assert list(stack["functions"]) == [FUNCTION]
-    fn = stack["functions"][FUNCTION]
+    assert tuple(stack["functions"]) == FUNCTIONS
+    fn = stack["functions"][function]
     assert fn["lang"].startswith("python3-http")
-    assert fn["handler"] == f"./{FUNCTION}"
+    assert fn["handler"] == f"./{function}"
     assert (DEPLOY / "functions" / fn["handler"] / "handler.py").is_file()
     assert fn.get("namespace", NAMESPACE) == NAMESPACE
     assert fn["labels"]["com.openfaas.scale.min"] == "1"
-    # faas-netes labels the pods faas_function=<name>, the env's default selector.
-    assert fn["labels"].get("faas_function", FUNCTION) == FUNCTION
+    # faas-netes labels the pods faas_function=<name>, the env's selector for that function.
+    assert fn["labels"].get("faas_function", function) == function
     assert fn["requests"] == {"cpu": "100m", "memory": "128Mi"}
-    assert fn["image"].endswith(f"/{FUNCTION}:0.1.0")
+    assert fn["image"].endswith(f"/{function}:0.1.0")
 
 
-def test_function_requirements_name_numpy() -> None:
-    requirements = (DEPLOY / "functions" / FUNCTION / "requirements.txt").read_text().split()
+def test_the_default_function_is_the_local_clusters_api_with_two_in_flight() -> None:
+    from faastrain_async.backends.kubernetes.settings import KubernetesSettings
+    from faastrain_async.local.settings import FunctionSpec
+
+    api = load_all(DEPLOY / "functions" / "stack.yml")[0]["functions"][FUNCTION]
+    assert KubernetesSettings().function == FUNCTION == FunctionSpec().name
+    assert api["environment"]["max_inflight"] == str(FunctionSpec().max_inflight)
+    low, high = FunctionSpec().sleep_seconds or (0.0, 0.0)
+    assert (float(api["environment"]["API_MIN_WAIT"]), float(api["environment"]["API_MAX_WAIT"])) == (low, high)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_requirements_name_numpy(function: str) -> None:
+    requirements = (DEPLOY / "functions" / function / "requirements.txt").read_text().split()
     assert any(line.startswith("numpy") for line in requirements)
+
+
+def test_api_handler_waits_then_multiplies(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    handler = load_handler("api")
+    monkeypatch.setenv("API_MIN_WAIT", "0.01")
+    monkeypatch.setenv("API_MAX_WAIT", "0.02")
+    monkeypatch.setenv("API_MIN_SIZE", "3")
+    monkeypatch.setenv("API_MAX_SIZE", "5")
+    response = handler.handle(SimpleNamespace(body=b"", headers={}, method="POST"), None)
+    assert response["statusCode"] == 200
+    result = json.loads(response["body"])
+    assert 0.01 <= result["waited"] <= 0.02 and 3 <= result["n"] <= 5
+    assert 0.0 <= result["trace"] < result["n"] ** 2  # n² products of numbers in [0, 1)
 
 
 def test_handler_multiplies_matrices_of_the_requested_size() -> None:
@@ -421,7 +451,7 @@ def test_no_file_mentions_a_machine_path() -> None:
 
 def test_the_local_registries_match_the_stack_files_default() -> None:
     stack = load_all(DEPLOY / "functions" / "stack.yml")[0]
-    assert stack["functions"][FUNCTION]["image"].startswith("${REGISTRY:-localhost:5001}/")
+    assert all(fn["image"].startswith("${REGISTRY:-localhost:5001}/") for fn in stack["functions"].values())
     k3d = load_all(DEPLOY / "k3d" / "cluster.yaml")[0]
     assert k3d["registries"]["create"]["hostPort"] == "5001"
     mirrors = yaml.safe_load(k3d["registries"]["config"])["mirrors"]

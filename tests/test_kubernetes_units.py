@@ -14,9 +14,9 @@ from faastrain_async.errors import ConfigError
 def test_defaults_follow_faastraingym() -> None:
     s = KubernetesSettings()
     assert (s.function, s.namespace, s.selector, s.function_label) == (
-        "matmul", "openfaas-fn", "faas_function=matmul", "matmul.openfaas-fn",
+        "api", "openfaas-fn", "faas_function=api", "api.openfaas-fn",
     )
-    assert s.deployment_name == "matmul"
+    assert s.deployment_name == "api" and s.local_function_kind == "api"
 
 
 @pytest.mark.parametrize(
@@ -50,14 +50,14 @@ def test_promql_label_values_are_escaped() -> None:
 
 def test_window_queries_are_faastraingyms_over_the_window() -> None:
     q = window_queries(KubernetesSettings(), 30.0)
-    f = 'function_name="matmul.openfaas-fn"'
+    f = 'function_name="api.openfaas-fn"'
     assert q["requests"] == f"sum(increase(gateway_function_invocation_total{{{f}}}[30000ms]))"
     assert q["successes"] == f'sum(increase(gateway_function_invocation_total{{{f},code="200"}}[30000ms]))'
     assert "rate(gateway_functions_seconds_sum" in q["mean_exec"] and "/" in q["mean_exec"]
     assert q["p95_exec"].startswith("histogram_quantile(0.95")
     assert "cpu_cores" not in q
     cadvisor = window_queries(KubernetesSettings(resource_metrics="cadvisor"), 2.5)
-    assert 'pod=~"matmul-.*"' in cadvisor["cpu_cores"] and "[2500ms]" in cadvisor["mem_bytes"]
+    assert 'pod=~"api-.*"' in cadvisor["cpu_cores"] and "[2500ms]" in cadvisor["mem_bytes"]
     assert ingest_query(KubernetesSettings()) == f"max(timestamp(gateway_service_count{{{f}}}))"
 
 

@@ -36,7 +36,7 @@ def summary(events: list[dict]) -> list[tuple[str, str, int, bool, bool]]:
 
 
 async def test_scale_1_4_2_and_watch_order() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=1, matmul_size=(50, 50))], settings()) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=1, matmul_size=(50, 50))], settings()) as cluster, kube(cluster) as api:
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         listed = await core.list_namespaced_pod(NS, label_selector="faas_function=matmul")
         assert len(listed.items) == 1 and listed.items[0].status.container_statuses[0].ready
@@ -76,7 +76,7 @@ async def test_scale_1_4_2_and_watch_order() -> None:
 
 
 async def test_resumed_watch_misses_nothing_and_old_one_gets_410() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=1, matmul_size=(50, 50))], settings(watch_history=1000)) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=1, matmul_size=(50, 50))], settings(watch_history=1000)) as cluster, kube(cluster) as api:
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         start = (await core.list_namespaced_pod(NS)).metadata.resource_version
         await apps.patch_namespaced_deployment_scale("matmul", NS, {"spec": {"replicas": 3}})
@@ -105,7 +105,7 @@ async def test_resumed_watch_misses_nothing_and_old_one_gets_410() -> None:
 
 
 async def test_history_limit_expires_old_versions_and_bookmarks_arrive() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=1, matmul_size=(50, 50))], settings(watch_history=3, bookmark_interval=0.3)) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=1, matmul_size=(50, 50))], settings(watch_history=3, bookmark_interval=0.3)) as cluster, kube(cluster) as api:
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         start = (await core.list_namespaced_pod(NS)).metadata.resource_version
         await apps.patch_namespaced_deployment_scale("matmul", NS, {"spec": {"replicas": 3}})
@@ -129,7 +129,7 @@ async def test_history_limit_expires_old_versions_and_bookmarks_arrive() -> None
 
 
 async def test_watch_without_version_starts_with_current_pods() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=2, matmul_size=(50, 50)), FunctionSpec("other", kind="sleep")], settings()) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=2, matmul_size=(50, 50)), FunctionSpec("other", kind="sleep")], settings()) as cluster, kube(cluster) as api:
         core = client.CoreV1Api(api)
         events: list[dict] = []
         stream = watch.Watch()
@@ -142,7 +142,7 @@ async def test_watch_without_version_starts_with_current_pods() -> None:
 
 
 async def test_deployment_get_list_and_patches() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=1, matmul_size=(50, 50)), FunctionSpec("nap", kind="sleep", replicas=0)], settings()) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=1, matmul_size=(50, 50)), FunctionSpec("nap", kind="sleep", replicas=0)], settings()) as cluster, kube(cluster) as api:
         apps = client.AppsV1Api(api)
         listed = await apps.list_namespaced_deployment(NS)
         assert sorted(d.metadata.name for d in listed.items) == ["matmul", "nap"]
@@ -164,7 +164,7 @@ async def test_deployment_get_list_and_patches() -> None:
 
 
 async def test_bad_requests_get_kubernetes_status_errors() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=1, matmul_size=(50, 50))], settings(max_replicas=20)) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=1, matmul_size=(50, 50))], settings(max_replicas=20)) as cluster, kube(cluster) as api:
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
 
         async def status_of(call: object) -> dict:

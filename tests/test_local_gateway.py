@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 async def test_invocations_system_api_and_status_codes() -> None:
     functions = [
-        FunctionSpec("matmul", replicas=2, matmul_size=(30, 30)),
+        FunctionSpec("matmul", kind="matmul", replicas=2, matmul_size=(30, 30)),
         FunctionSpec("slow", kind="sleep", replicas=1, sleep_seconds=(2.0, 2.0), timeout=0.3),
         FunctionSpec("idle", kind="sleep", replicas=0),
     ]
@@ -90,7 +90,7 @@ async def query(http: aiohttp.ClientSession, prometheus: str, promql: str, at: f
 
 
 async def test_faastraingym_promql_counts_requests_sent() -> None:
-    functions = [FunctionSpec("matmul", replicas=2, matmul_size=(40, 80)), FunctionSpec("nap", kind="sleep", replicas=1, sleep_seconds=(0.05, 0.05))]
+    functions = [FunctionSpec("matmul", kind="matmul", replicas=2, matmul_size=(40, 80)), FunctionSpec("nap", kind="sleep", replicas=1, sleep_seconds=(0.05, 0.05))]
     async with running_cluster(functions, settings(prometheus=True, scrape_interval=0.5)) as cluster, aiohttp.ClientSession() as http:
         assert cluster.prometheus_url is not None
         window_start = time.time()
@@ -135,7 +135,7 @@ async def _counted(http: aiohttp.ClientSession, prometheus: str | None, expected
 
 
 async def test_metrics_api_reports_more_cpu_for_a_loaded_pod() -> None:
-    async with running_cluster([FunctionSpec("matmul", replicas=2, matmul_size=(50, 400), max_inflight=4)], settings(metrics_resolution=0.5)) as cluster, kube(cluster) as api:
+    async with running_cluster([FunctionSpec("matmul", kind="matmul", replicas=2, matmul_size=(50, 400), max_inflight=4)], settings(metrics_resolution=0.5)) as cluster, kube(cluster) as api:
         busy, idle = cluster.pods("matmul")
         stop = time.monotonic() + 3.0
         async with aiohttp.ClientSession() as http:

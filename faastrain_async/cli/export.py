@@ -67,7 +67,7 @@ def _window_of_run(steps_file: Path) -> tuple[float, float]:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", help="export a run's series from Prometheus to CSV")
     parser.add_argument("--prometheus", required=True, help="Prometheus URL, e.g. http://127.0.0.1:9090")
-    parser.add_argument("--function", default="matmul")
+    parser.add_argument("--function", default=KubernetesSettings().function)
     parser.add_argument("--namespace", default="openfaas-fn")
     window = parser.add_mutually_exclusive_group(required=True)
     window.add_argument("--steps-file", type=Path, help="a run's steps.jsonl: export the time it covers")

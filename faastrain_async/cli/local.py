@@ -24,9 +24,11 @@ from typing import Any
 import psutil
 
 from faastrain_async.errors import ConfigError
-from faastrain_async.local.settings import ClusterSettings, FunctionSpec
+from faastrain_async.local.settings import KIND_DEFAULTS, ClusterSettings, FunctionSpec
 
 STATE_FILE = "cluster.json"
+#: The function ``up`` serves when no --function is given.
+DEFAULT_FUNCTION = FunctionSpec().kind
 LOG_FILE = "cluster.log"
 
 
@@ -35,7 +37,9 @@ def default_state_dir() -> Path:
     return Path(base) / "faastrain" / "local"
 
 
-def _pair(text: str, cast: type, flag: str) -> tuple[Any, Any]:
+def _pair(text: str | None, cast: type, flag: str) -> tuple[Any, Any] | None:
+    if text is None:
+        return None  # the kind's own
     low, _, high = text.partition(":")
     try:
         return cast(low), cast(high or low)
@@ -56,7 +60,7 @@ def function_specs(args: argparse.Namespace) -> list[FunctionSpec]:
         "memory_request": args.memory_request,
     }
     specs = []
-    for item in args.function or ["matmul"]:
+    for item in args.function or [DEFAULT_FUNCTION]:
         name, sep, kind = item.partition("=")
         if not sep:
             kind = name
@@ -167,11 +171,12 @@ def _detach(argv: list[str], state_dir: Path, timeout: float) -> int:
 def _up_argv(args: argparse.Namespace) -> list[str]:
     """The flags of ``up`` (without --detach) that reproduce ``args`` in a child process."""
     argv = ["up", "--state-dir", str(args.state_dir)]
-    for item in args.function or ["matmul"]:
+    for item in args.function or [DEFAULT_FUNCTION]:
         argv += ["--function", item]
     for flag in ("replicas", "cold_start", "matmul_size", "sleep", "max_inflight", "timeout", "cpu_request",
                  "memory_request", "api_port", "gateway_port", "prometheus_port", "scrape_interval", "grace", "start_timeout"):  # fmt: skip
-        argv += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+        if getattr(args, flag) is not None:
+            argv += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     if args.prometheus_binary:
         argv += ["--prometheus-binary", args.prometheus_binary]
     if args.no_prometheus:
@@ -275,12 +280,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     up = with_state_dir(commands.add_parser("up", help="start the local cluster"))
     up.add_argument("--function", action="append", metavar="[NAME=]KIND",
-                    help="a function to serve (repeatable); KIND is matmul, sleep or module:function (default: matmul)")
+                    help=f"a function to serve (repeatable); KIND is api, matmul, sleep or module:function (default: {DEFAULT_FUNCTION})")
     up.add_argument("--replicas", type=int, default=spec.replicas, help="initial replicas of each function")
     up.add_argument("--cold-start", type=float, default=spec.cold_start, help="extra seconds a new replica stays not ready")
-    up.add_argument("--matmul-size", default="%d:%d" % spec.matmul_size, help="matmul matrix side, LOW[:HIGH]")
-    up.add_argument("--sleep", default="%g:%g" % spec.sleep_seconds, help="sleep latency in seconds, LOW[:HIGH]")
-    up.add_argument("--max-inflight", type=int, default=spec.max_inflight, help="concurrent calls per replica (429 above)")
+    kinds = KIND_DEFAULTS.items()
+    up.add_argument("--matmul-size", help="matrix side of matmul and api, LOW[:HIGH] (default: "
+                    + ", ".join("%s %d:%d" % (k, *d.matmul_size) for k, d in kinds if k != "sleep") + ")")
+    up.add_argument("--sleep", help="wait of sleep and api in seconds, LOW[:HIGH] (default: "
+                    + ", ".join("%s %g:%g" % (k, *d.sleep_seconds) for k, d in kinds if k != "matmul") + ")")
+    up.add_argument("--max-inflight", type=int, help="concurrent calls per replica, 429 above (default: "
+                    + ", ".join(f"{k} {d.max_inflight}" for k, d in kinds) + ")")
     up.add_argument("--timeout", type=float, default=spec.timeout, help="seconds a call may take (504 after)")
     up.add_argument("--cpu-request", default=spec.cpu_request, help="CPU request of each function's pods")
     up.add_argument("--memory-request", default=spec.memory_request, help="memory request of each function's pods")

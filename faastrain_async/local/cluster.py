@@ -1,7 +1,7 @@
 """``LocalCluster``: the API server, replicas, gateway and Prometheus, started and stopped
 together, with the fault injections tests of the environment's resilience need.
 
-    async with LocalCluster([FunctionSpec("matmul", replicas=2)]) as cluster:
+    async with LocalCluster([FunctionSpec("matmul", kind="matmul", replicas=2)]) as cluster:
         cluster.kubeconfig_path, cluster.api_url, cluster.gateway_url, cluster.prometheus_url
 """
 
@@ -79,7 +79,7 @@ class LocalCluster:
     """A single-machine stand-in for Kubernetes + OpenFaaS + Prometheus.
 
     Args:
-        functions: the functions to serve, each its own Deployment (default: one matmul).
+        functions: the functions to serve, each its own Deployment (default: one api).
         settings: how the cluster runs (ports, scrape interval, grace periods, ...).
 
     After ``start()`` (or entering ``async with``): ``kubeconfig_path``, ``api_url``,

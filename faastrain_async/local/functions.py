@@ -1,4 +1,4 @@
-"""The functions a replica serves: built-in ``matmul`` and ``sleep``, or a user's handler.
+"""The functions a replica serves: built-in ``api``, ``matmul`` and ``sleep``, or a user's handler.
 
 A handler takes the request body (bytes) and returns bytes, str or a JSON-serialisable
 value; it may be a coroutine function. Sync handlers run in a worker thread, so a CPU-bound
@@ -63,6 +63,21 @@ def make_sleep(low: float, high: float, seed: int | None = None) -> Handler:
     return sleep
 
 
+def make_api(sleep: tuple[float, float], size: tuple[int, int], seed: int | None = None) -> Handler:
+    """A typical web API call: wait on a downstream call (uniform in ``sleep`` seconds, no
+    CPU), then multiply two small random matrices (side uniform in ``size``) in a worker thread."""
+    rng = random.Random(seed)
+    multiply = make_matmul(*size, seed=seed)
+
+    async def api(body: bytes) -> dict[str, Any]:
+        waited = rng.uniform(*sleep)
+        await asyncio.sleep(waited)
+        result = await asyncio.to_thread(multiply, body)
+        return {"waited": waited, **result}
+
+    return api
+
+
 def load_handler(reference: str) -> Handler:
     """Import ``module:function`` and return the callable; ConfigError if it is not one."""
     module_name, _, attribute = reference.partition(":")
@@ -77,7 +92,9 @@ def load_handler(reference: str) -> Handler:
 
 
 def build_handler(kind: str, *, matmul_size: tuple[int, int], sleep_seconds: tuple[float, float]) -> Handler:
-    """The handler of a function kind ("matmul", "sleep" or "module:function")."""
+    """The handler of a function kind ("api", "matmul", "sleep" or "module:function")."""
+    if kind == "api":
+        return make_api(sleep_seconds, matmul_size)
     if kind == "matmul":
         return make_matmul(*matmul_size)
     if kind == "sleep":
@@ -106,4 +123,4 @@ def encode_result(result: Any) -> tuple[bytes, str]:
     return json.dumps(result).encode(), "application/json"
 
 
-__all__ = ["Handler", "build_handler", "call_handler", "load_handler", "make_matmul", "make_sleep"]
+__all__ = ["Handler", "build_handler", "call_handler", "load_handler", "make_api", "make_matmul", "make_sleep"]

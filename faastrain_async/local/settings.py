@@ -13,30 +13,59 @@ from faastrain_async.config import check, dns_label, int_at_least, non_negative,
 from faastrain_async.quantity import parse_quantity
 
 #: Kinds of function built in; anything else must be a ``module:function`` handler.
-BUILTIN_KINDS: tuple[str, ...] = ("matmul", "sleep")
+BUILTIN_KINDS: tuple[str, ...] = ("api", "matmul", "sleep")
 
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True)
+class KindDefaults:
+    """What a function of one kind does unless its FunctionSpec says otherwise."""
+
+    max_inflight: int
+    matmul_size: tuple[int, int]
+    sleep_seconds: tuple[float, float]
+
+
+#: ``api`` is a typical web API call, about 0.2 s mostly spent waiting, two at a time per
+#: replica: the default sine workload needs about 1 to 8 replicas. ``matmul`` is CPU-bound
+#: and fast, so its replicas compete for the machine's cores. A ``module:function`` handler
+#: takes ``sleep``'s values.
+KIND_DEFAULTS: dict[str, KindDefaults] = {
+    "api": KindDefaults(max_inflight=2, matmul_size=(200, 400), sleep_seconds=(0.15, 0.25)),
+    "matmul": KindDefaults(max_inflight=8, matmul_size=(100, 300), sleep_seconds=(0.1, 0.1)),
+    "sleep": KindDefaults(max_inflight=8, matmul_size=(100, 300), sleep_seconds=(0.1, 0.1)),
+}
+
+
+def kind_defaults(kind: str) -> KindDefaults:
+    """The defaults of a built-in kind, or those of a ``module:function`` handler."""
+    return KIND_DEFAULTS.get(kind, KIND_DEFAULTS["sleep"])
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
-    """One function the cluster serves, as its own Deployment in ``openfaas-fn``."""
+    """One function the cluster serves, as its own Deployment in ``openfaas-fn``.
+
+    ``max_inflight``, ``matmul_size`` and ``sleep_seconds`` left at None take the kind's
+    values (:data:`KIND_DEFAULTS`) once the spec is built.
+    """
 
     #: Function (and Deployment) name, a DNS-1123 label; pods carry ``faas_function=<name>``.
-    name: str = "matmul"
-    #: "matmul", "sleep", or a handler of your own as "module:function" (called with the
-    #: request body as bytes; may be async; returns bytes, str, or a JSON-serialisable value).
-    kind: str = "matmul"
+    name: str = "api"
+    #: "api", "matmul", "sleep", or a handler of your own as "module:function" (called with
+    #: the request body as bytes; may be async; returns bytes, str, or a JSON-serialisable value).
+    kind: str = "api"
     #: Replicas the Deployment starts with.
     replicas: int = 1
     #: Extra seconds a new replica process stays not ready after it starts (function init).
     cold_start: float = 0.0
-    #: matmul: the matrix side is drawn uniformly from [low, high] per request (low == high: fixed).
-    matmul_size: tuple[int, int] = (100, 300)
-    #: sleep: the latency is drawn uniformly from [low, high] seconds per request.
-    sleep_seconds: tuple[float, float] = (0.1, 0.1)
+    #: matmul and api: the matrix side is drawn uniformly from [low, high] per request (low == high: fixed).
+    matmul_size: tuple[int, int] | None = None
+    #: sleep and api: the wait is drawn uniformly from [low, high] seconds per request.
+    sleep_seconds: tuple[float, float] | None = None
     #: Requests a replica runs at once; more are answered 429 (the watchdog's max_inflight).
-    max_inflight: int = 8
+    max_inflight: int | None = None
     #: Seconds a call may take, in the replica and the gateway (504 after).
     timeout: float = 10.0
     #: CPU and memory requests declared on the Deployment.
@@ -49,8 +78,13 @@ class FunctionSpec:
             self.kind in BUILTIN_KINDS or (isinstance(self.kind, str) and _HANDLER.match(self.kind) is not None),
             "function kind", self.kind, f"must be one of {', '.join(BUILTIN_KINDS)} or 'module:function'",
         )
+        defaults = kind_defaults(self.kind)
+        for name in ("max_inflight", "matmul_size", "sleep_seconds"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(defaults, name))
         int_at_least("replicas", self.replicas, 0)
         non_negative("cold_start", self.cold_start)
+        assert self.matmul_size is not None and self.sleep_seconds is not None and self.max_inflight is not None  # set above
         low, high = self.matmul_size
         int_at_least("matmul_size low", low, 1)
         int_at_least("matmul_size high", high, low)

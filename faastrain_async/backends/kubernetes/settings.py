@@ -44,7 +44,7 @@ class KubernetesSettings:
     """Where the function runs and how to reach its cluster, Prometheus and gateway."""
 
     #: Function name (OpenFaaS) and, unless ``deployment`` says otherwise, its Deployment.
-    function: str = "matmul"
+    function: str = "api"
     namespace: str = "openfaas-fn"
     deployment: str | None = None
     #: Selector of the function's pods; None: ``faas_function=<function>``.
@@ -84,8 +84,8 @@ class KubernetesSettings:
     load_body: str = ""
     #: Start the bundled local cluster and point everything above at it.
     local_cluster: bool = False
-    #: Local cluster: the function kind ("matmul", "sleep" or "module:function") and extra cold start.
-    local_function_kind: str = "matmul"
+    #: Local cluster: the function kind ("api", "matmul", "sleep" or "module:function") and extra cold start.
+    local_function_kind: str = "api"
     local_cold_start: float = 0.0
     local_scrape_interval: float = 1.0
 
