@@ -12,7 +12,8 @@ can catch the whole family; the leaves say which part failed.
         ├── SettleTimeout      replicas did not settle within settle_timeout (policy "raise")
         ├── WatchError         the replica watcher stopped and could not recover
         ├── MetricsUnavailable a metric for the window could not be read
-        └── LoadGeneratorError the load generator failed or died
+        ├── LoadGeneratorError the load generator failed or died
+        └── CalibrationError   a calibration could not measure what it needs to fit
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class MetricsUnavailable(BackendError):
 
 class LoadGeneratorError(BackendError):
     """The load generator could not start, failed, or died."""
+
+
+class CalibrationError(BackendError):
+    """A calibration's experiment could not measure what its fit needs (the message says what)."""
 
 
 class ResetNeeded(FaaSTrainError, RuntimeError):

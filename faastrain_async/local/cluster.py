@@ -175,7 +175,7 @@ class LocalCluster:
         write_kubeconfig(self.kubeconfig_path, self.api_url, self.token)
         self._sampler_task = asyncio.create_task(self._sampler.run(), name="usage-sampler")
         for spec in self.functions:
-            deployment = self._controller.add(spec)
+            deployment = self._controller.add(spec, grace_period=int(round(settings.termination_grace)))
             self._gateway.register(deployment)
         if self._prometheus_binary is not None:
             # A fresh data directory: no series of an earlier run on the same state dir.

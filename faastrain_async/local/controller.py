@@ -31,11 +31,12 @@ class Controller:
     def attach(self, runner: PodRunner) -> None:
         self._runner = runner
 
-    def add(self, spec: FunctionSpec) -> Deployment:
-        """Create the Deployment of ``spec`` and its initial pods."""
+    def add(self, spec: FunctionSpec, grace_period: int = 30) -> Deployment:
+        """Create the Deployment of ``spec`` and its initial pods (``grace_period``: their
+        terminationGracePeriodSeconds)."""
         if spec.name in self.deployments:
             raise LocalClusterError(f"function {spec.name!r} is already deployed")
-        deployment = Deployment(spec=spec, replicas=spec.replicas)
+        deployment = Deployment(spec=spec, replicas=spec.replicas, grace_period=grace_period)
         self.deployments[spec.name] = deployment
         self.publish(deployment, "ADDED")
         self.reconcile(deployment)

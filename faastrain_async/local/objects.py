@@ -185,6 +185,8 @@ class Deployment:
     resource_version: int = 0
     status_replicas: int = 0
     ready_replicas: int = 0
+    #: terminationGracePeriodSeconds of its pods.
+    grace_period: int = 30
 
     @property
     def name(self) -> str:
@@ -236,7 +238,7 @@ class Deployment:
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": {**labels, "app": self.name}},
-                    "spec": {"containers": [container_spec(self.spec)]},
+                    "spec": {"containers": [container_spec(self.spec)], "terminationGracePeriodSeconds": self.grace_period},
                 },
                 "strategy": {"type": "RollingUpdate"},
             },

@@ -33,7 +33,25 @@ class KubernetesBackend:
         self._profile = profile
         self._stack = contextlib.AsyncExitStack()
         self._opened = False
+        self._connected = False
         self.local_cluster: Any = None
+        #: The API server's URL, once connected.
+        self.api_url: str | None = None
+
+    async def connect(self) -> None:
+        """Start the local cluster if asked, and connect to the cluster (idempotent).
+
+        ``reset`` does this first; a caller that drives the ports itself (a calibration)
+        connects without starting the workload.
+        """
+        if self._connected:
+            return
+        self._connected = True
+        try:
+            await self._open()
+        except BaseException:
+            await self.aclose()
+            raise
 
     async def _open(self) -> None:
         """Connect: start the local cluster if asked, load the kubeconfig, open the HTTP session."""
@@ -49,6 +67,7 @@ class KubernetesBackend:
                 await config.load_kube_config(config_file=s.kubeconfig, context=s.context, client_configuration=configuration)
         except (config.ConfigException, OSError) as e:
             raise ConfigError(f"cannot load the Kubernetes configuration ({s.kubeconfig or 'default kubeconfig'}): {e}") from e
+        self.api_url = configuration.host
         api = await stack.enter_async_context(client.ApiClient(configuration=configuration))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
@@ -84,8 +103,8 @@ class KubernetesBackend:
         """Connect and start the workload at the first reset (``seed`` fixes its arrivals)."""
         if not self._opened:
             self._opened = True
+            await self.connect()
             try:
-                await self._open()
                 self._stack.push_async_callback(self.load.stop)
                 await self.load.start(seed=0 if seed is None else seed % 2**32)
             except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import structlog
 from kubernetes_asyncio import client
@@ -69,19 +70,27 @@ class PrometheusMetrics:
         self._custom = custom
         self._apps = apps
         self.settings = settings
+        self._deployment: Any = None
         self._requests: tuple[float, float] | None = None  # (cpu cores, memory bytes) per pod
         self._last: WindowMetrics | None = None
+
+    async def deployment(self) -> Any:
+        """The function's Deployment (a V1Deployment), read once."""
+        if self._deployment is None:
+            s = self.settings
+            try:
+                self._deployment = await self._apps.read_namespaced_deployment(
+                    s.deployment_name, s.namespace, _request_timeout=s.request_timeout
+                )
+            except (ApiException, *TRANSIENT) as e:
+                raise MetricsUnavailable(f"could not read deployment {s.namespace}/{s.deployment_name}: {e!r}") from e
+        return self._deployment
 
     async def resource_requests(self) -> tuple[float, float]:
         """CPU (cores) and memory (bytes) one pod requests, from the Deployment's first container."""
         if self._requests is None:
             s = self.settings
-            try:
-                deployment = await self._apps.read_namespaced_deployment(
-                    s.deployment_name, s.namespace, _request_timeout=s.request_timeout
-                )
-            except (ApiException, *TRANSIENT) as e:
-                raise MetricsUnavailable(f"could not read deployment {s.namespace}/{s.deployment_name}: {e!r}") from e
+            deployment = await self.deployment()
             resources = deployment.spec.template.spec.containers[0].resources
             requests = (resources.requests if resources else None) or {}
             if "cpu" not in requests or "memory" not in requests:
@@ -117,7 +126,7 @@ class PrometheusMetrics:
                 raise MetricsUnavailable(f"no cAdvisor CPU or memory series for the pods of {self.settings.deployment_name}")
             cpu, mem = cpu_read, mem_read
         else:
-            values, (cpu, mem) = await asyncio.gather(self._prom.query_all(queries, end), self._pod_usage())
+            values, (cpu, mem) = await asyncio.gather(self._prom.query_all(queries, end), self.pod_usage())
         # The gateway creates an invocation counter at a function's first call: once a scrape
         # after the window's end is in (checked above), no series means no request yet.
         requests = single(values["requests"], "requests") or 0.0
@@ -145,7 +154,7 @@ class PrometheusMetrics:
                 )
             await asyncio.sleep(INGEST_RECHECK)  # the next scrape is due within a scrape interval
 
-    async def _pod_usage(self) -> tuple[float, float]:
+    async def pod_usage(self) -> tuple[float, float]:
         """Mean CPU (cores) and memory (bytes) per pod, from metrics.k8s.io (as FaaSTrainGym reads it)."""
         s = self.settings
         try:

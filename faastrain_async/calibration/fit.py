@@ -1,0 +1,234 @@
+"""The fitting: the simulator's parameters from a calibration's measurements, as pure functions.
+
+Every estimate carries a spread: the standard error of the estimate unless its ``from`` text
+says otherwise (a jackknife over the levels for capacities, half the range for a count read
+off bursts). See docs/calibration.md, "How each parameter is fitted".
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from faastrain_async.calibration.measurements import Burst, Level, Probe
+from faastrain_async.errors import CalibrationError
+
+#: Failure kinds of the load generator that mean "refused at once" and "waited too long".
+REJECTIONS = ("status_429", "status_503")
+WAITS = ("timeout", "status_504")
+#: A replica count whose capacity is below this share of ``replicas × replica_rate`` is held
+#: back by the shared CPU.
+SHARED_EFFICIENCY = 0.8
+#: A level counts as past capacity when it sent this many times the fitted capacity.
+PAST_CAPACITY = 1.2
+#: A burst's request answered within this many times the fastest answer ran in the first wave.
+FIRST_WAVE = 1.5
+_GRID = 400
+
+
+class Estimate(NamedTuple):
+    value: float
+    spread: float | None
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+
+def mean_estimate(samples: Sequence[float]) -> Estimate:
+    """The sample mean and its standard error (None with fewer than two samples)."""
+    if not samples:
+        raise CalibrationError("no samples to average")
+    mean = statistics.fmean(samples)
+    return Estimate(mean, statistics.stdev(samples) / math.sqrt(len(samples)) if len(samples) > 1 else None)
+
+
+def cv_estimate(samples: Sequence[float]) -> Estimate:
+    """Coefficient of variation (sd / mean) and its approximate standard error
+    ``cv · sqrt((1 + 2 cv²) / 2n)``."""
+    if len(samples) < 2:
+        raise CalibrationError(f"a coefficient of variation needs two samples or more, got {len(samples)}")
+    mean = statistics.fmean(samples)
+    cv = statistics.stdev(samples) / mean if mean > 0 else 0.0
+    return Estimate(cv, cv * math.sqrt((1 + 2 * cv * cv) / (2 * len(samples))))
+
+
+def quantile(samples: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by the nearest rank."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def slope_through_origin(xs: Sequence[float], ys: Sequence[float]) -> Estimate:
+    """Least-squares ``b`` of ``y = b x``, and its standard error."""
+    sxx = sum(x * x for x in xs)
+    if sxx <= 0:
+        raise CalibrationError("a slope needs measurements at some load")
+    b = sum(x * y for x, y in zip(xs, ys, strict=True)) / sxx
+    if len(xs) < 2:
+        return Estimate(b, None)
+    residual = sum((y - b * x) ** 2 for x, y in zip(xs, ys, strict=True)) / (len(xs) - 1)
+    return Estimate(b, math.sqrt(residual / sxx))
+
+
+def minimise(objective: Callable[[float], float], low: float, high: float) -> float:
+    """The point of ``[low, high]`` (log-spaced grid, then golden sections) where ``objective``
+    is least."""
+    grid = [low * (high / low) ** (i / (_GRID - 1)) for i in range(_GRID)]
+    values = [objective(x) for x in grid]
+    best = min(range(_GRID), key=values.__getitem__)
+    a, b = grid[max(best - 1, 0)], grid[min(best + 1, _GRID - 1)]
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(40):
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        if objective(c) < objective(d):
+            b = d
+        else:
+            a = c
+    return (a + b) / 2
+
+
+def jackknife(fit: Callable[[Sequence[Level]], float], levels: Sequence[Level]) -> float | None:
+    """Jackknife standard error of ``fit`` over the levels (None with fewer than three)."""
+    n = len(levels)
+    if n < 3:
+        return None
+    values = [fit([level for j, level in enumerate(levels) if j != i]) for i in range(n)]
+    mean = statistics.fmean(values)
+    return math.sqrt((n - 1) / n * sum((v - mean) ** 2 for v in values))
+
+
+# -- the function alone -----------------------------------------------------------------------
+
+
+def fit_service(probe: Probe) -> tuple[Estimate, Estimate, float]:
+    """Service time (mean, as the gateway measures it), its cv, and its p95.
+
+    The client's latencies include the hop to the gateway; the gateway's own mean, when read,
+    is what the environment observes, so the client's samples are shifted by the difference.
+    """
+    samples = probe.latencies_s
+    if len(samples) < 2:
+        raise CalibrationError(f"the probe needs two answered requests or more, got {len(samples)}")
+    client = statistics.fmean(samples)
+    hop = max(0.0, client - probe.gateway_mean_s) if probe.gateway_mean_s is not None else 0.0
+    shifted = [max(t - hop, 1e-6) for t in samples]
+    return mean_estimate(shifted), cv_estimate(shifted), quantile(shifted, 0.95)
+
+
+def fit_concurrency(bursts: Sequence[Burst]) -> tuple[Estimate, bool]:
+    """Requests one replica runs at once, and whether it refused the rest.
+
+    A replica that refuses (429) takes exactly as many as it runs: the median accepted count.
+    One that queues answers the first wave fast: the median count answered within
+    :data:`FIRST_WAVE` times the fastest answer (a lower bound when a whole burst was).
+    """
+    if not bursts:
+        raise CalibrationError("no burst was sent, so concurrency cannot be read")
+    refused = any(outcome in ("429", "503") for burst in bursts for outcome, _ in burst.results)
+    if refused:
+        counts = [burst.accepted for burst in bursts]
+    else:
+        counts = []
+        for burst in bursts:
+            answered = [t for outcome, t in burst.results if outcome == "200"]
+            fastest = min(answered, default=0.0)
+            counts.append(sum(1 for t in answered if t <= FIRST_WAVE * fastest))
+    if max(counts) < 1:
+        raise CalibrationError("no request of any burst succeeded")
+    value = max(1, round(statistics.median(counts)))
+    return Estimate(value, (max(counts) - min(counts)) / 2), refused
+
+
+def erlang_b(servers: int, load: float) -> float:
+    """Erlang's loss probability with ``servers`` slots and ``load`` erlangs offered."""
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return b
+
+
+def served(sent: float, capacity: float, slots: int, overload: str) -> float:
+    """Requests per second served at ``sent`` offered: an Erlang loss system of ``slots`` with
+    that capacity ("reject"), or all of them up to the capacity ("queue")."""
+    if overload == "reject":
+        return sent * (1.0 - erlang_b(slots, sent * slots / capacity))
+    return min(sent, capacity)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Most requests per second a replica count completes, and whether a level went past it."""
+
+    replicas: int
+    rate: Estimate
+    saturated: bool
+
+
+def fit_capacity(levels: Sequence[Level], slots: int, overload: str) -> Capacity:
+    """The capacity that best explains served against sent rates at one replica count."""
+    if not levels:
+        raise CalibrationError("no load level was measured")
+    replicas = levels[0].replicas
+
+    def fit(subset: Sequence[Level]) -> float:
+        top = max(level.ok_rps for level in subset)
+        if top <= 0:
+            raise CalibrationError(f"no request succeeded at {replicas} replica(s)")
+
+        def error(capacity: float) -> float:
+            return sum((lv.ok_rps - served(lv.sent_rps, capacity, slots, overload)) ** 2 / max(lv.sent_rps, 1.0) for lv in subset)
+
+        return minimise(error, 0.5 * top, 50.0 * top)
+
+    rate = fit(levels)
+    saturated = any(level.sent_rps >= PAST_CAPACITY * rate for level in levels)
+    return Capacity(replicas, Estimate(rate, jackknife(fit, levels)), saturated)
+
+
+def fit_shared(capacities: Sequence[Capacity], cpu_per_request: float, idle_cpu: float) -> tuple[Estimate, Estimate | None]:
+    """``replica_rate`` and ``cores`` of ``capacity(R) = min(R · replica_rate, (cores − R · idle_cpu)
+    / cpu_per_request)``.
+
+    ``replica_rate`` is the capacity of the fewest replicas measured, per replica. When some
+    replica count reaches less than :data:`SHARED_EFFICIENCY` of ``R · replica_rate``, the CPU
+    they share holds it back: ``cores`` is then fitted (least squares of the log capacities)
+    over every count; otherwise None (no shared limit seen).
+    """
+    if not capacities:
+        raise CalibrationError("no capacity was measured")
+    first = min(capacities, key=lambda c: c.replicas)
+    rate = first.rate.value / first.replicas
+    rate_spread = first.rate.spread / first.replicas if first.rate.spread is not None else None
+    held = [c for c in capacities if c.rate.value < SHARED_EFFICIENCY * c.replicas * rate]
+    if not held:
+        return Estimate(rate, rate_spread), None
+    implied = [c.rate.value * cpu_per_request + c.replicas * idle_cpu for c in held]
+
+    def error(cores: float) -> float:
+        total = 0.0
+        for c in capacities:
+            model = min(c.replicas * rate, max(cores - c.replicas * idle_cpu, 1e-9) / cpu_per_request)
+            total += math.log(c.rate.value / model) ** 2
+        return total
+
+    cores = minimise(error, 0.5 * min(implied), 2.0 * max(implied))
+    spreads = [c.rate.spread * cpu_per_request for c in held if c.rate.spread is not None]
+    return Estimate(rate, rate_spread), Estimate(cores, statistics.fmean(spreads) if spreads else None)
+
+
+def failures_by_class(levels: Iterable[Level]) -> tuple[float, float, float]:
+    """Failed requests (summed rates × seconds) refused at once, timed out, and other errors."""
+    rejected = waited = other = 0.0
+    for level in levels:
+        for kind, rate in level.failures_rps.items():
+            n = rate * level.seconds
+            if kind in REJECTIONS:
+                rejected += n
+            elif kind in WAITS:
+                waited += n
+            else:
+                other += n
+    return rejected, waited, other
