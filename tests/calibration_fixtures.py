@@ -56,7 +56,7 @@ def levels(truth: Truth, replicas: int, rng: np.random.Generator, noise: float =
         latency = truth.service_time if truth.overload == "reject" or offered < k else truth.request_timeout
         inflight = ok * truth.service_time / replicas
         out.append(Level(
-            replicas=replicas, offered_rps=offered, sent_rps=offered, ok_rps=ok,
+            replicas=replicas, offered_rps=offered, scheduled_rps=offered, sent_rps=offered, ok_rps=ok,
             failures_rps={kind: failed} if failed > 0 else {},
             p50_s=latency, p95_s=latency * 1.3, p99_s=latency * 1.5 if failed == 0 else truth.request_timeout,
             gateway_mean_s=truth.service_time,

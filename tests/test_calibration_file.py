@@ -107,3 +107,35 @@ def test_truncated_foreign_missing_and_non_finite_files(good: Path, tmp_path: Pa
         load_calibration(good)
     with pytest.raises(ConfigError, match="not found"):
         load_calibration(tmp_path / "absent.json")
+
+
+def test_the_simulator_starts_from_the_file_and_explicit_keys_win(good: Path) -> None:
+    import gymnasium
+
+    import faastrain_async  # noqa: F401  (registers the env)
+
+    env = gymnasium.make("FaaSTrainGym-v1", sim={"calibration": good, "cold_start": 7.0})
+    try:
+        settings = env.unwrapped.env.backend.settings
+        written = read_calibration(good).parameters
+        assert settings.calibration == str(good) and settings.cold_start == 7.0
+        assert (settings.concurrency, settings.overload, settings.service_time) == (
+            written["concurrency"].value, written["overload"].value, written["service_time"].value,
+        )
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+    finally:
+        env.close()
+
+
+def test_every_env_command_takes_calibration(good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from faastrain_async.cli.main import main
+
+    assert main(["run", "--calibration", str(good), "--steps", "3", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["run", "--backend", "kubernetes", "--calibration", str(good)]) == 2
+    assert "--calibration describes the simulated function; it needs --backend sim" in capsys.readouterr().err
+    bad = edit(good, lambda d: d["parameters"].pop("cores"))
+    assert main(["evaluate", "--policies", "hold", "--calibration", str(bad), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "parameter(s) cores missing" in err[0]

@@ -63,8 +63,10 @@ class Level:
     """One offered rate held at a fixed replica count (rates in requests per second)."""
 
     replicas: int
-    #: What the schedule asked for, and what the load generator sent.
+    #: What the profile asked for, the arrivals its seeded schedule held (Poisson around it),
+    #: and what the load generator sent.
     offered_rps: float
+    scheduled_rps: float
     sent_rps: float
     #: Completed with 200, and failed by kind ("status_429", "timeout", "status_504", ...).
     ok_rps: float

@@ -79,6 +79,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "policies": specs, "seeds": seeds, "episodes": args.episodes, "backend": args.backend, "profile": args.profile,
         "interval": args.interval, "episode_steps": args.episode_steps, "action_mode": args.action_mode,
         "reward": args.reward, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas, "sim": args.sim or [],
+        "calibration": args.calibration,
     }  # fmt: skip
     paths = write(result, args.out, config)
     if not args.no_plots:

@@ -91,7 +91,8 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text())
 
 
-def _alive(state: dict[str, Any]) -> bool:
+def alive(state: dict[str, Any]) -> bool:
+    """Whether the cluster a record describes still runs."""
     # The pid must still be the process that wrote the record, not a reuse of its number.
     try:
         process = psutil.Process(state["pid"])
@@ -190,7 +191,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     specs = function_specs(args)
     settings = cluster_settings(args)
     state = read_state(state_dir)
-    if state is not None and _alive(state):
+    if state is not None and alive(state):
         print(f"a local cluster already runs from {state_dir} (pid {state['pid']}); `faastrain local down` first", file=sys.stderr)
         return 1
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +211,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state is None:
         print(f"no local cluster recorded in {state_dir}")
         return 1
-    if not _alive(state):
+    if not alive(state):
         print(f"the local cluster recorded in {state_dir} (pid {state['pid']}) is not running")
         return 1
     _print_endpoints(state)
@@ -244,7 +245,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if state is None:
         print(f"no local cluster recorded in {state_dir}; nothing to stop")
         return 0
-    if _alive(state):
+    if alive(state):
         process = psutil.Process(state["pid"])
         process.terminate()
         try:

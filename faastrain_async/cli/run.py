@@ -52,6 +52,8 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     env.add_argument("--max-replicas", type=int, default=d.max_replicas)
     env.add_argument("--settle-timeout", type=float, default=d.settle_timeout)
     env.add_argument("--sim", action="append", metavar="KEY=VALUE", help="a simulator setting, e.g. --sim cold_start=5")
+    env.add_argument("--calibration", metavar="PATH",
+                     help="sim backend: start from a calibration file's parameters (faastrain calibrate); --sim keys win")
     env.add_argument("--kube", action="append", metavar="KEY=VALUE", help="a kubernetes backend setting, e.g. --kube kubeconfig=PATH")
     env.add_argument("--local-cluster", action="store_true", help="kubernetes backend: start the bundled local cluster and use it")
 
@@ -68,6 +70,10 @@ def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEn
         if args.kube or args.local_cluster:
             raise ConfigError("--kube and --local-cluster need --backend kubernetes")
         kwargs["sim"] = key_values(args.sim, "sim")
+        if args.calibration:
+            kwargs["sim"]["calibration"] = args.calibration
+    elif args.calibration:
+        raise ConfigError("--calibration describes the simulated function; it needs --backend sim")
     else:
         kwargs["kubernetes"] = key_values(args.kube, "kube")
         kwargs["local_cluster"] = args.local_cluster
