@@ -22,9 +22,10 @@ from faastrain_async.calibration.fit import (
     fit_concurrency,
     fit_service,
     fit_shared,
+    overload_of,
     slope_through_origin,
 )
-from faastrain_async.calibration.measurements import Measurements, Probe
+from faastrain_async.calibration.measurements import Burst, Measurements, Probe
 from faastrain_async.calibration.parameters import fit_parameters
 from faastrain_async.config import SimSettings
 from faastrain_async.errors import CalibrationError
@@ -57,8 +58,27 @@ def test_service_time_removes_the_client_hop_and_recovers_mean_cv_p95() -> None:
 
 @pytest.mark.parametrize("truth", [REJECTING, QUEUEING], ids=["reject", "queue"])
 def test_concurrency_from_bursts(truth: Truth) -> None:
-    estimate, refused = fit_concurrency(bursts(truth))
-    assert (estimate.value, estimate.spread, refused) == (truth.concurrency, 0, truth.overload == "reject")
+    estimate, how = fit_concurrency(bursts(truth), (), truth.overload)
+    assert (estimate.value, estimate.spread) == (truth.concurrency, 0)
+    assert ("refused" if truth.overload == "reject" else "first wave") in how
+
+
+@pytest.mark.parametrize(("concurrency", "tolerance"), [(1, 0), (2, 0), (8, 1)])
+def test_concurrency_from_the_loss_curve_when_bursts_were_answered_too_fast(concurrency: int, tolerance: int) -> None:
+    # Few slots shape the loss curve clearly; many, less so (within one slot of eight).
+    truth = Truth(concurrency=concurrency, replica_rate=concurrency / 0.2)
+    fast = (Burst((("200", 0.001),) * 16),)
+    measured = levels(truth, 1, np.random.default_rng(0), noise=0.005)
+    estimate, how = fit_concurrency(fast, measured, overload_of(measured, fast).mode)
+    assert abs(estimate.value - concurrency) <= tolerance and "Erlang loss fit" in how
+    assert estimate.spread is not None and 2 * estimate.spread >= abs(estimate.value - concurrency)  # inside the band
+
+
+def test_overload_is_judged_from_failure_kinds() -> None:
+    assert overload_of(levels(REJECTING, 1, np.random.default_rng(0)), ()).mode == "reject"
+    assert overload_of(levels(QUEUEING, 1, np.random.default_rng(0)), ()).mode == "queue"
+    refused = overload_of((), bursts(REJECTING))
+    assert (refused.mode, refused.rejected, refused.refused_after) == ("reject", 42, 0.002)
 
 
 @pytest.mark.parametrize("truth", [REJECTING, QUEUEING], ids=["reject", "queue"])

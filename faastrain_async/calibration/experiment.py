@@ -24,7 +24,7 @@ import structlog
 
 from faastrain_async.backends.kubernetes import KubernetesBackend
 from faastrain_async.calibration import probe
-from faastrain_async.calibration.fit import fit_capacity, fit_concurrency, fit_service
+from faastrain_async.calibration.fit import fit_capacity, fit_concurrency, fit_service, overload_of
 from faastrain_async.calibration.measurements import Facts, Level, Measurements, Probe, Transition, Usage
 from faastrain_async.calibration.plan import Plan
 from faastrain_async.clients.loadgen import LoadGenerator, LoadGenSettings, LoadSecond
@@ -115,10 +115,10 @@ class Experiment:
             for _ in range(p.bursts):
                 await asyncio.sleep(max(3 * service, 0.5))  # the previous burst's requests are done
                 bursts.append(await probe.burst(http, self.url, s.load_body, p.burst_size, s.load_timeout))
-        concurrency, refused = fit_concurrency(bursts)
-        c, mode = int(concurrency.value), "reject" if refused else "queue"
+        mode = overload_of((), bursts).mode
+        c = int(fit_concurrency(bursts, (), mode)[0].value)
         outcomes = Counter(outcome for burst in bursts for outcome, _ in burst.results)
-        self.progress(f"bursts of {p.burst_size}: {dict(outcomes)}; concurrency {c}, overload {mode}")
+        self.progress(f"bursts of {p.burst_size}: {dict(outcomes)}; concurrency {c}, overload {mode} so far")
         levels: list[Level] = []
         per_replica = 1.0 / service  # one request at a time: where the first staircase starts
         for r in p.replica_counts:
@@ -127,10 +127,16 @@ class Experiment:
                 idle.append(await self._idle(r))
             steps = await self._staircase(r, p.start_fraction * per_replica * r)
             levels += steps
+            # What the levels showed decides how their capacity is read (bursts can be too fast).
+            mode = overload_of(levels, bursts).mode
+            c = int(fit_concurrency(bursts, levels, mode)[0].value)
             capacity = fit_capacity(steps, c * r, mode)
             # The next count's staircase starts from this one's capacity, or from what it served.
             per_replica = (capacity.rate.value if capacity.saturated else max(lv.ok_rps for lv in steps)) / r
-            self.progress(f"R={r}: capacity {capacity.rate.value:.4g} req/s" + ("" if capacity.saturated else " (not saturated)"))
+            self.progress(
+                f"R={r}: capacity {capacity.rate.value:.4g} req/s" + ("" if capacity.saturated else " (not saturated)")
+                + f", overload {mode}, concurrency {c}"
+            )  # fmt: skip
             if not capacity.saturated:
                 self.notes.append(f"capacity at {r} replica(s) not saturated by {max(lv.sent_rps for lv in steps):.4g} req/s")
         await self._scale(1)

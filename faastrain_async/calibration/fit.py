@@ -26,6 +26,8 @@ SHARED_EFFICIENCY = 0.8
 PAST_CAPACITY = 1.2
 #: A burst's request answered within this many times the fastest answer ran in the first wave.
 FIRST_WAVE = 1.5
+#: Most slots per replica a loss fit tries.
+MAX_SLOTS = 64
 _GRID = 400
 
 
@@ -73,13 +75,13 @@ def slope_through_origin(xs: Sequence[float], ys: Sequence[float]) -> Estimate:
     return Estimate(b, math.sqrt(residual / sxx))
 
 
-def minimise(objective: Callable[[float], float], low: float, high: float) -> float:
-    """The point of ``[low, high]`` (log-spaced grid, then golden sections) where ``objective``
-    is least."""
-    grid = [low * (high / low) ** (i / (_GRID - 1)) for i in range(_GRID)]
+def minimise(objective: Callable[[float], float], low: float, high: float, points: int = _GRID) -> float:
+    """The point of ``[low, high]`` (a log-spaced grid of ``points``, then golden sections)
+    where ``objective`` is least."""
+    grid = [low * (high / low) ** (i / (points - 1)) for i in range(points)]
     values = [objective(x) for x in grid]
-    best = min(range(_GRID), key=values.__getitem__)
-    a, b = grid[max(best - 1, 0)], grid[min(best + 1, _GRID - 1)]
+    best = min(range(points), key=values.__getitem__)
+    a, b = grid[max(best - 1, 0)], grid[min(best + 1, points - 1)]
     ratio = (math.sqrt(5) - 1) / 2
     for _ in range(40):
         c, d = b - ratio * (b - a), a + ratio * (b - a)
@@ -118,30 +120,6 @@ def fit_service(probe: Probe) -> tuple[Estimate, Estimate, float]:
     return mean_estimate(shifted), cv_estimate(shifted), quantile(shifted, 0.95)
 
 
-def fit_concurrency(bursts: Sequence[Burst]) -> tuple[Estimate, bool]:
-    """Requests one replica runs at once, and whether it refused the rest.
-
-    A replica that refuses (429) takes exactly as many as it runs: the median accepted count.
-    One that queues answers the first wave fast: the median count answered within
-    :data:`FIRST_WAVE` times the fastest answer (a lower bound when a whole burst was).
-    """
-    if not bursts:
-        raise CalibrationError("no burst was sent, so concurrency cannot be read")
-    refused = any(outcome in ("429", "503") for burst in bursts for outcome, _ in burst.results)
-    if refused:
-        counts = [burst.accepted for burst in bursts]
-    else:
-        counts = []
-        for burst in bursts:
-            answered = [t for outcome, t in burst.results if outcome == "200"]
-            fastest = min(answered, default=0.0)
-            counts.append(sum(1 for t in answered if t <= FIRST_WAVE * fastest))
-    if max(counts) < 1:
-        raise CalibrationError("no request of any burst succeeded")
-    value = max(1, round(statistics.median(counts)))
-    return Estimate(value, (max(counts) - min(counts)) / 2), refused
-
-
 def erlang_b(servers: int, load: float) -> float:
     """Erlang's loss probability with ``servers`` slots and ``load`` erlangs offered."""
     b = 1.0
@@ -167,25 +145,91 @@ class Capacity:
     saturated: bool
 
 
+def _capacity_fit(levels: Sequence[Level], slots: int, overload: str, points: int = _GRID) -> tuple[float, float]:
+    """The capacity that best explains served against sent rates, and its squared error."""
+    top = max(level.ok_rps for level in levels)
+    if top <= 0:
+        raise CalibrationError(f"no request succeeded at {levels[0].replicas} replica(s)")
+
+    def error(capacity: float) -> float:
+        return sum((lv.ok_rps - served(lv.sent_rps, capacity, slots, overload)) ** 2 / max(lv.sent_rps, 1.0) for lv in levels)
+
+    capacity = minimise(error, 0.5 * top, 50.0 * top, points)
+    return capacity, error(capacity)
+
+
 def fit_capacity(levels: Sequence[Level], slots: int, overload: str) -> Capacity:
     """The capacity that best explains served against sent rates at one replica count."""
     if not levels:
         raise CalibrationError("no load level was measured")
-    replicas = levels[0].replicas
-
-    def fit(subset: Sequence[Level]) -> float:
-        top = max(level.ok_rps for level in subset)
-        if top <= 0:
-            raise CalibrationError(f"no request succeeded at {replicas} replica(s)")
-
-        def error(capacity: float) -> float:
-            return sum((lv.ok_rps - served(lv.sent_rps, capacity, slots, overload)) ** 2 / max(lv.sent_rps, 1.0) for lv in subset)
-
-        return minimise(error, 0.5 * top, 50.0 * top)
-
-    rate = fit(levels)
+    rate = _capacity_fit(levels, slots, overload)[0]
     saturated = any(level.sent_rps >= PAST_CAPACITY * rate for level in levels)
-    return Capacity(replicas, Estimate(rate, jackknife(fit, levels)), saturated)
+    spread = jackknife(lambda subset: _capacity_fit(subset, slots, overload)[0], levels)
+    return Capacity(levels[0].replicas, Estimate(rate, spread), saturated)
+
+
+class Overload(NamedTuple):
+    """How a function answered past its capacity, judged from the levels and the bursts."""
+
+    mode: str
+    #: Failed requests refused at once (429, 503), timed out (timeout, 504), and other errors.
+    rejected: float
+    waited: float
+    other: float
+    #: Median latency of a refusal in the bursts (seconds), if any.
+    refused_after: float | None
+
+
+def overload_of(levels: Sequence[Level], bursts: Sequence[Burst]) -> Overload:
+    """"reject" when more failures were refused at once than timed out, else "queue"."""
+    rejected, waited, other = failures_by_class(levels)
+    refusals = []
+    for burst in bursts:
+        for outcome, latency in burst.results:
+            kind = outcome if outcome in ("timeout", "connection") else f"status_{outcome}"
+            if kind in REJECTIONS:
+                rejected += 1
+                refusals.append(latency)
+            elif kind in WAITS:
+                waited += 1
+            elif outcome != "200":
+                other += 1
+    after = statistics.median(refusals) if refusals else None
+    return Overload("reject" if rejected > waited else "queue", rejected, waited, other, after)
+
+
+def fit_concurrency(bursts: Sequence[Burst], levels: Sequence[Level], overload: str) -> tuple[Estimate, str]:
+    """Requests one replica runs at once, and how that was read.
+
+    A replica that refused part of a burst took exactly as many as it runs: the median accepted
+    count. A rejecting function whose bursts were answered too fast to fill it: the slots of the
+    Erlang loss system that best explains its fewest replicas' levels. A queueing one answers
+    the first wave of a burst fast: the median count answered within :data:`FIRST_WAVE` times
+    the fastest answer (a lower bound when a whole burst was).
+    """
+    if not bursts:
+        raise CalibrationError("no burst was sent, so concurrency cannot be read")
+    if any(outcome in ("429", "503") for burst in bursts for outcome, _ in burst.results):
+        counts = [burst.accepted for burst in bursts]
+        how = "median accepted of bursts sent at once to one replica (the rest were refused)"
+    elif overload == "reject" and levels:
+        fewest = min(level.replicas for level in levels)
+        first = [level for level in levels if level.replicas == fewest]
+        errors = {n: _capacity_fit(first, n * fewest, "reject", 60)[1] for n in range(1, MAX_SLOTS + 1)}
+        slots = min(errors, key=errors.__getitem__)
+        near = [n for n, e in errors.items() if e <= 2.0 * errors[slots]]  # spread: counts fitting about as well
+        how = f"slots of the Erlang loss fit at {fewest} replica(s), spread: half the range whose error is within twice the least (bursts were not refused)"
+        return Estimate(slots, (max(near) - min(near)) / 2), how
+    else:
+        counts = []
+        for burst in bursts:
+            answered = [t for outcome, t in burst.results if outcome == "200"]
+            fastest = min(answered, default=0.0)
+            counts.append(sum(1 for t in answered if t <= FIRST_WAVE * fastest))
+        how = "median answered in the first wave of bursts sent at once to one replica (none refused)"
+    if max(counts) < 1:
+        raise CalibrationError("no request of any burst succeeded")
+    return Estimate(max(1, round(statistics.median(counts))), (max(counts) - min(counts)) / 2), how
 
 
 def fit_shared(capacities: Sequence[Capacity], cpu_per_request: float, idle_cpu: float) -> tuple[Estimate, Estimate | None]:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from faastrain_async.calibration.file import UNITS, Parameter
 from faastrain_async.calibration.fit import (
-    REJECTIONS,
     WAITS,
     Capacity,
     Estimate,
     cv_estimate,
-    failures_by_class,
     fit_capacity,
     fit_concurrency,
     fit_service,
     fit_shared,
     mean_estimate,
+    overload_of,
     slope_through_origin,
 )
 from faastrain_async.calibration.measurements import Level, Measurements, Transition
@@ -47,15 +45,15 @@ def fit_parameters(m: Measurements) -> dict[str, Parameter]:
     put_estimate("service_time", service, f"probe: {n} requests one at a time, mean latency at the gateway")
     put_estimate("service_time_cv", service_cv, f"probe: sd / mean of the {n} latencies (p95 {p95:.4g} s)")
 
-    concurrency, refused = fit_concurrency(m.bursts)
-    mode, why = overload_mode(m)
-    size = len(m.bursts[0].results)
-    put("concurrency", int(concurrency.value), concurrency.spread,
-        f"{len(m.bursts)} bursts of {size} requests at once to one replica: median "
-        + ("accepted (the rest were refused)" if refused else "answered in the first wave (none refused)"))  # fmt: skip
-    put("overload", mode, None, why)
+    overload = overload_of(m.levels, m.bursts)
+    mode = overload.mode
+    concurrency, how = fit_concurrency(m.bursts, m.levels, mode)
+    put("concurrency", int(concurrency.value), concurrency.spread, how)
+    after = f" after {overload.refused_after * 1000:.3g} ms" if overload.refused_after is not None else ""
+    put("overload", mode, None, f"levels and bursts: {overload.rejected:.0f} requests refused at once{after}, "
+        f"{overload.waited:.0f} timed out, {overload.other:.0f} other errors")  # fmt: skip
     put_estimate("request_timeout", request_timeout(m, mode), "levels past capacity: the longest p99 latency of timed-out "
-                 "requests" if mode == "queue" and failures_by_class(m.levels)[1] > 0 else
+                 "requests" if mode == "queue" and overload.waited > 0 else
                  "the load generator's timeout (no request waited that long)")  # fmt: skip
 
     idle_cpu = mean_estimate([c for u in m.idle for c in u.cpu_cores])
@@ -89,21 +87,6 @@ def fit_parameters(m: Measurements) -> dict[str, Parameter]:
                      f"kinds of {what}, from the pod watch")  # fmt: skip
         put_estimate(f"{name}_cv", cv, f"sd / mean of the same {len(samples)} times")
     return {name: out[name] for name in UNITS}
-
-
-def overload_mode(m: Measurements) -> tuple[str, str]:
-    """"reject" when more failures were refused at once (429, 503) than timed out, else
-    "queue"; and what it was judged from."""
-    rejected, waited, other = failures_by_class(m.levels)
-    for burst in m.bursts:
-        for outcome, _ in burst.results:
-            kind = outcome if outcome == "timeout" else f"status_{outcome}"
-            rejected += kind in REJECTIONS
-            waited += kind in WAITS
-    refusals = [t for burst in m.bursts for outcome, t in burst.results if f"status_{outcome}" in REJECTIONS]
-    after = f", refused after {statistics.median(refusals) * 1000:.3g} ms" if refusals else ""
-    why = f"levels and bursts: {rejected:.0f} refused at once{after}, {waited:.0f} timed out, {other:.0f} other errors"
-    return ("reject" if rejected > waited else "queue"), why
 
 
 def request_timeout(m: Measurements, mode: str) -> Estimate:
