@@ -8,6 +8,7 @@ hundred lognormal samples).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from faastrain_async.calibration.fit import (
     fit_shared,
     overload_of,
     slope_through_origin,
+    usable,
 )
 from faastrain_async.calibration.measurements import Burst, Measurements, Probe
 from faastrain_async.calibration.parameters import fit_parameters
@@ -151,3 +153,13 @@ def test_missing_measurements_are_named() -> None:
         fit_parameters(Measurements(m.facts, m.probe, m.bursts, m.idle, m.levels))
     with pytest.raises(CalibrationError, match="no CPU reading under load"):
         fit_parameters(Measurements(m.facts, m.probe, m.bursts, m.idle, (), m.cold_starts, m.terminations))
+
+
+def test_levels_past_the_generator_or_past_collapse_are_left_out_of_the_capacity() -> None:
+    measured = levels(REJECTING, 1, np.random.default_rng(0))
+    top = measured[-1]
+    behind = replace(top, offered_rps=200.0, scheduled_rps=200.0, sent_rps=100.0, ok_rps=2.0)
+    collapsed = replace(top, offered_rps=60.0, scheduled_rps=60.0, sent_rps=60.0, ok_rps=3.0)
+    assert usable([*measured, behind, collapsed]) == sorted(measured, key=lambda lv: lv.sent_rps)
+    fitted = fit_capacity([*measured, behind, collapsed], 2, "reject")
+    assert close(fitted.rate.value, capacity(REJECTING, 1), 0.05)

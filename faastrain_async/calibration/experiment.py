@@ -24,7 +24,7 @@ import structlog
 
 from faastrain_async.backends.kubernetes import KubernetesBackend
 from faastrain_async.calibration import probe
-from faastrain_async.calibration.fit import fit_capacity, fit_concurrency, fit_service, overload_of
+from faastrain_async.calibration.fit import COLLAPSE, GENERATOR_BEHIND, fit_capacity, fit_concurrency, fit_service, overload_of
 from faastrain_async.calibration.measurements import Facts, Level, Measurements, Probe, Transition, Usage
 from faastrain_async.calibration.plan import Plan
 from faastrain_async.clients.loadgen import LoadGenerator, LoadGenSettings, LoadSecond
@@ -35,8 +35,6 @@ from faastrain_async.events import READY, PodEvent, ReplicaEvent
 log = structlog.get_logger()
 
 MIB = 2**20
-#: A level whose generator sent less than this share of its schedule found the generator's limit.
-GENERATOR_BEHIND = 0.9
 #: A level that failed this share of what it sent is deep enough in overload.
 DEEP_OVERLOAD = 0.8
 #: Kubernetes' terminationGracePeriodSeconds when a pod template leaves it out.
@@ -236,6 +234,9 @@ class Experiment:
         if last.sent_rps < GENERATOR_BEHIND * last.scheduled_rps:
             self.load_limit = last.sent_rps if self.load_limit is None else min(self.load_limit, last.sent_rps)
             self.notes.append(f"the load generator sent {last.sent_rps:.4g} of the {last.scheduled_rps:.4g} req/s scheduled")
+            return True
+        if last.ok_rps < COLLAPSE * top:
+            self.notes.append(f"at {last.replicas} replica(s), {last.sent_rps:.4g} req/s served less than lower loads did")
             return True
         beyond = sum(1 for level in levels if level.sent_rps >= 1.2 * top)
         return (last.sent_rps >= self.plan.past * top and beyond >= 2) or last.failed_rps >= DEEP_OVERLOAD * last.sent_rps

@@ -28,6 +28,12 @@ PAST_CAPACITY = 1.2
 FIRST_WAVE = 1.5
 #: Most slots per replica a loss fit tries.
 MAX_SLOTS = 64
+#: A level whose generator sent less than this share of its schedule found the generator's
+#: limit rather than the function's.
+GENERATOR_BEHIND = 0.9
+#: A level that served less than this share of the best a lower load served has collapsed (the
+#: machine's CPU starved everything, the load generator too), which the model does not describe.
+COLLAPSE = 0.8
 _GRID = 400
 
 
@@ -158,10 +164,24 @@ def _capacity_fit(levels: Sequence[Level], slots: int, overload: str, points: in
     return capacity, error(capacity)
 
 
+def usable(levels: Sequence[Level]) -> list[Level]:
+    """The levels a capacity is fitted to: not those where the load generator fell behind its
+    schedule, nor those that served :data:`COLLAPSE` less than a lower load did (all of them
+    when none is left)."""
+    kept, best = [], 0.0
+    for level in sorted(levels, key=lambda lv: lv.sent_rps):
+        if level.sent_rps >= GENERATOR_BEHIND * level.scheduled_rps and level.ok_rps >= COLLAPSE * best:
+            kept.append(level)
+        best = max(best, level.ok_rps)
+    return kept or list(levels)
+
+
 def fit_capacity(levels: Sequence[Level], slots: int, overload: str) -> Capacity:
-    """The capacity that best explains served against sent rates at one replica count."""
+    """The capacity that best explains served against sent rates at one replica count (over
+    its :func:`usable` levels)."""
     if not levels:
         raise CalibrationError("no load level was measured")
+    levels = usable(levels)
     rate = _capacity_fit(levels, slots, overload)[0]
     saturated = any(level.sent_rps >= PAST_CAPACITY * rate for level in levels)
     spread = jackknife(lambda subset: _capacity_fit(subset, slots, overload)[0], levels)
@@ -214,7 +234,7 @@ def fit_concurrency(bursts: Sequence[Burst], levels: Sequence[Level], overload: 
         how = "median accepted of bursts sent at once to one replica (the rest were refused)"
     elif overload == "reject" and levels:
         fewest = min(level.replicas for level in levels)
-        first = [level for level in levels if level.replicas == fewest]
+        first = usable([level for level in levels if level.replicas == fewest])
         errors = {n: _capacity_fit(first, n * fewest, "reject", 60)[1] for n in range(1, MAX_SLOTS + 1)}
         slots = min(errors, key=errors.__getitem__)
         near = [n for n, e in errors.items() if e <= 2.0 * errors[slots]]  # spread: counts fitting about as well
