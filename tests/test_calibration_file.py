@@ -15,6 +15,7 @@ from faastrain_async.calibration import FORMAT, UNITS, VERSION, Calibration, loa
 from faastrain_async.calibration.measurements import Measurements
 from faastrain_async.calibration.parameters import fit_parameters
 from faastrain_async.config import SimSettings
+from faastrain_async.local.settings import FunctionSpec
 from faastrain_async.errors import ConfigError
 
 SOURCE = {
@@ -139,3 +140,17 @@ def test_every_env_command_takes_calibration(good: Path, tmp_path: Path, capsys:
     assert main(["evaluate", "--policies", "hold", "--calibration", str(bad), "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "parameter(s) cores missing" in err[0]
+
+
+@pytest.mark.parametrize("name", ["api", "matmul"])
+def test_the_shipped_calibrations_load_and_are_the_fit_of_their_measurements(name: str) -> None:
+    from importlib.resources import as_file, files
+
+    with as_file(files("faastrain_async.calibration") / "data" / f"{name}.json") as path:
+        values = load_calibration(path)
+        shipped = read_calibration(path)
+    assert shipped.source["cluster"] == "local" and shipped.source["function"] == name and shipped.source["plan"] == "full"
+    assert fit_parameters(Measurements.from_json(shipped.measurements)) == shipped.parameters
+    assert SimSettings(**values).overload == "reject"
+    if name == "api":  # the local cluster's default function: two in flight, 0.15-0.25 s waits
+        assert values["concurrency"] == FunctionSpec().max_inflight and 0.15 < values["service_time"] < 0.3

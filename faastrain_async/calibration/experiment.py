@@ -29,7 +29,7 @@ from faastrain_async.calibration.measurements import Facts, Level, Measurements,
 from faastrain_async.calibration.plan import Plan
 from faastrain_async.clients.loadgen import LoadGenerator, LoadGenSettings, LoadSecond
 from faastrain_async.engine.state import ClusterState
-from faastrain_async.errors import CalibrationError, WatchError
+from faastrain_async.errors import CalibrationError, MetricsUnavailable, WatchError
 from faastrain_async.events import READY, PodEvent, ReplicaEvent
 
 log = structlog.get_logger()
@@ -206,12 +206,25 @@ class Experiment:
             for i in range(len(rates)):
                 start_t, end_t = t0 + i * p.hold + p.warmup, t0 + (i + 1) * p.hold
                 await self.clock.sleep_until(start_t)
-                readings = await self._readings(end_t)
+                # An overloaded machine can starve the metrics path too: the level keeps what the
+                # load generator saw, the note says what was missing, and the staircase ends.
+                unread: list[str] = []
+                try:
+                    readings = await self._readings(end_t)
+                except MetricsUnavailable as e:
+                    readings, unread = [], [f"CPU and memory ({e})"]
                 seconds = await self._seconds(generator, start_t, end_t)
-                window = await self.backend.metrics.window(start_t, end_t)
-                level = _level(replicas, seconds, window.mean_exec_s, readings, end_t - start_t)
+                try:
+                    gateway_mean = (await self.backend.metrics.window(start_t, end_t)).mean_exec_s
+                except MetricsUnavailable as e:
+                    gateway_mean, unread = None, [*unread, f"the gateway's execution time ({e})"]
+                level = _level(replicas, seconds, gateway_mean, readings, end_t - start_t)
                 levels.append(level)
                 self.progress(_describe(level))
+                if unread:
+                    self.notes.append(f"R={replicas} at {level.offered_rps:.4g} req/s: could not read {'; '.join(unread)}; staircase ended")
+                    self.progress(self.notes[-1])
+                    break
                 if self._enough(levels):
                     break
         finally:
