@@ -168,7 +168,8 @@ def test_the_vector_and_scalar_simulators_give_the_same_distributions(sim: dict[
     for j, name in enumerate(METRICS + ("settle_seconds",)):
         x, y = scalar[:, j], vector[:, j]
         assert y.mean() == pytest.approx(x.mean(), rel=0.02), name
-        assert ks_pvalue(x, y) > 0.01, name
+        # 21 comparisons in all: at 0.001 each, the family's false-alarm rate is about 2%.
+        assert ks_pvalue(x, y) > 0.001, name
 
 
 def test_same_step_autoreset_returns_the_reset_observation_and_keeps_the_last_one() -> None:

@@ -33,6 +33,7 @@ A dict of arrays, one entry per environment: ``step``, ``t_action``, ``t_settled
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,8 @@ from faastrain_async.backends import sim_settings
 from faastrain_async.backends.sim.batch import BatchModel, BatchState, BatchWindow
 from faastrain_async.config import EnvSettings, RewardSettings, SimSettings
 from faastrain_async.env import rewards, spaces
-from faastrain_async.env.async_env import _profile, _reward_settings
+from faastrain_async.backends.sim.backend import SimBackend
+from faastrain_async.env.async_env import AsyncFaaSEnv, _profile, _reward_settings
 from faastrain_async.errors import ConfigError, ResetNeeded, SettleTimeout
 from loadgen.profiles import Profile
 
@@ -114,6 +116,16 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self._ended = np.zeros(self.num_envs, dtype=bool)
         self._started = False
 
+    @classmethod
+    def like(cls, env: AsyncFaaSEnv, num_envs: int, **kwargs: Any) -> FaaSVectorEnv:
+        """``num_envs`` environments with the settings of the simulated ``env``."""
+        backend = env.backend
+        if not isinstance(backend, SimBackend):
+            raise ConfigError(f"only a simulated env has a vector form; this one runs on {env.backend_name!r}")
+        s = env.settings
+        settings = {f.name: getattr(s, f.name) for f in fields(s) if f.name not in ("reward", "profile")}
+        return cls(num_envs, profile=env.profile, reward=s.reward, sim=backend.settings, **settings, **kwargs)
+
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -121,7 +133,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         if options:
             raise ConfigError(f"unknown reset option(s) {', '.join(map(repr, options))}; the vector environment takes none")
         if seed is not None or not self._started:
-            self.model.rng = np.random.default_rng(self._seeds(seed))
+            self.model.seed(self._seeds(seed))
             self.state.restart(slice(None), self.settings.initial_replicas)
             self._started = True
         n = self.num_envs

@@ -1,8 +1,9 @@
 """Training a Stable-Baselines3 agent on the environment (the ``rl`` extra, imported lazily).
 
-``train`` builds ``n_envs`` copies of the env (a ``DummyVecEnv``: a simulator step costs tens
-of microseconds, far less than a process hop), each wrapped in :class:`FeatureWrapper` and a
-``Monitor``; rewards are scaled by a running estimate of the return's spread
+``train`` steps ``n_envs`` environments together: on the simulator, the vector simulator
+(:class:`~faastrain_async.training.vector.SB3VectorEnv`, all of them as numpy arrays); on a
+live backend, copies of the env in a ``DummyVecEnv``, each wrapped in :class:`FeatureWrapper`
+and a ``Monitor``. Observations are the :mod:`~faastrain_async.training.features` encoding; rewards are scaled by a running estimate of the return's spread
 (``VecNormalize(norm_obs=False)``), which lets one set of hyper-parameters work with the
 "seed" reward (thousands a step) and the "normalized" one (below 1). Observations are not
 normalised, so a saved model needs nothing but its ``.zip`` and ``.json``.
@@ -27,7 +28,9 @@ from typing import Any
 import numpy as np
 import structlog
 
+from faastrain_async.backends.sim.backend import SimBackend
 from faastrain_async.env.gym_env import FaaSEnv
+from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate
 from faastrain_async.evaluation.harness import scores_by_policy
@@ -153,7 +156,12 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
         def one_env() -> Any:
             return Monitor(FeatureWrapper(make_env(), settings, config.history))
 
-        vec = DummyVecEnv([one_env for _ in range(config.n_envs)])
+        if isinstance(probe.env.backend, SimBackend) and probe.env.virtual:
+            from faastrain_async.training.vector import SB3VectorEnv
+
+            vec = SB3VectorEnv(FaaSVectorEnv.like(probe.env, config.n_envs, autoreset_mode="SameStep"), config.history)
+        else:
+            vec = DummyVecEnv([one_env for _ in range(config.n_envs)])
         vec.seed(config.seed)  # env i starts from world seed seed + i, then its world runs on
         env = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=config.gamma)
         model = _model(config, env)

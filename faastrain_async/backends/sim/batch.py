@@ -9,9 +9,10 @@ over environments. Where the two differ, it is in how random numbers are drawn:
 - A rejecting function's window arrivals are one Poisson draw of the window's intended count
   (the scalar simulator draws each ``tick`` cell), spread over the cells by their intended
   rates; the loss of each cell is the same table's. A queueing function draws every cell.
-- The draws come from one generator for the batch, so they depend on the order of the steps:
-  two policies on the same seeds do not face the same arrivals (the scalar simulator's
-  arrivals have a stream of their own).
+- The draws come from three generators for the whole batch (arrivals, replica timings, noise),
+  not three per environment: an environment's draws depend on the batch it is in. A rejecting
+  function draws the same number of arrivals every step, so two policies on the same seeds
+  face the same arrival draws (as far as their windows fall at the same times).
 - Within a cell in which a replica became ready, the ready count is its time average.
 
 So the two agree in distribution, not bit for bit (tests/test_vector_env.py checks it).
@@ -31,7 +32,7 @@ from loadgen.profiles import Profile
 
 #: Environments computed at once; bigger batches go in blocks of this many (bounds the memory
 #: of a step's temporary arrays, which hold one value per environment and cell).
-BLOCK = 2048
+BLOCK = 1024
 
 
 class BatchWindow(NamedTuple):
@@ -175,12 +176,28 @@ class BatchModel:
         self._termination = lognormal_params(s.termination, s.termination_cv) if s.termination > 0 else None
         self._service_p95 = equations.lognormal_p95(s.service_time, s.service_time_cv)
         self._service_sd = s.service_time * s.service_time_cv
-        self.rng = np.random.default_rng()
+        self.seed(None)
+
+    def seed(self, seeds: list[int] | None) -> None:
+        """Seed the batch's three random streams (arrivals, replica timings, measurement noise),
+        kept apart as in the scalar simulator: one policy's scaling does not shift the arrival
+        draws of the steps that follow."""
+        arrivals, replicas, noise = np.random.SeedSequence(seeds).spawn(3)
+        self.arrivals_rng = np.random.default_rng(arrivals)
+        self.replica_rng = np.random.default_rng(replicas)
+        self.noise_rng = np.random.default_rng(noise)
 
     # -- one step -------------------------------------------------------------------------------
     def step(self, st: BatchState, targets: np.ndarray) -> BatchWindow:
         """Scale every world of ``st`` to its target, wait until it settled, and measure a window
         (``st`` moves on to the window's end)."""
+        n = len(st.t)
+        if n <= BLOCK:
+            return self._step(st, targets)
+        parts = [self._step(st.take(slice(i, i + BLOCK)), targets[i : i + BLOCK]) for i in range(0, n, BLOCK)]
+        return BatchWindow(*(np.concatenate(column) for column in zip(*parts)))
+
+    def _step(self, st: BatchState, targets: np.ndarray) -> BatchWindow:
         t_action = st.t.copy()
         self._scale(st, targets, t_action)
         last = np.max(np.where(np.arange(st.pending.shape[1]) < st.n_pending[:, None], st.pending, -np.inf), axis=1)
@@ -192,9 +209,7 @@ class BatchModel:
             self._queue_stretch(st, t_action, t_settled)
         self._fold_ready(st, t_settled)
         end = t_settled + self.interval
-        n = len(st.t)
-        parts = [self._window(st.take(slice(i, i + BLOCK)), t_settled[i : i + BLOCK], end[i : i + BLOCK]) for i in range(0, n, BLOCK)]
-        columns = [np.concatenate(c) for c in zip(*parts)] if len(parts) > 1 else list(parts[0])
+        columns = self._window(st, t_settled, end)
         st.t[:] = end
         self._fold_ready(st, end)
         return BatchWindow(t_action, t_settled, settled, st.ready.copy(), *columns)
@@ -230,18 +245,23 @@ class BatchModel:
         if params is None:
             return np.zeros(size)
         mu, sigma, mean = params
-        return np.exp(mu + sigma * self.rng.standard_normal(size)) if sigma > 0 else np.full(size, mean)
+        return np.exp(mu + sigma * self.replica_rng.standard_normal(size)) if sigma > 0 else np.full(size, mean)
 
     @staticmethod
     def _fold_ready(st: BatchState, now: np.ndarray) -> None:
         """Pending replicas ready by ``now`` become ready; the pending slots stay first."""
-        became = st.pending <= now[:, None]
-        if not became.any():
+        if not st.n_pending.any():
             return
-        st.ready += became.sum(axis=1)
+        became = st.pending <= now[:, None]
+        count = became.sum(axis=1)
+        st.ready += count
+        if np.array_equal(count, st.n_pending):  # every pending replica is ready (settled): no sort
+            st.pending[st.n_pending > 0] = np.inf
+            st.n_pending[:] = 0
+            return
         st.pending[became] = np.inf
         st.pending.sort(axis=1)
-        st.n_pending[:] = np.isfinite(st.pending).sum(axis=1)
+        st.n_pending -= count
 
     # -- a window ------------------------------------------------------------------------------
     def _cells(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -278,7 +298,7 @@ class BatchModel:
         cap = equations.capacity(s, ready, np)
         some = served > 0
         safe = np.where(some, served, 1.0)
-        noise = self.rng.standard_normal(served.size)
+        noise = self.noise_rng.standard_normal(served.size)
         service = np.maximum(0.0, s.service_time + self._service_sd * noise / np.sqrt(np.maximum(safe, 1.0)))
         below = equations.stationary_wait(s, served / span, intended / span, ready, cap, np)
         extra = np.minimum(np.maximum(below, wait / safe), equations.longest_wait(s, ready, cap, np))
@@ -295,7 +315,7 @@ class BatchModel:
         """A rejecting function over ``[start, end]``: each cell loses its table share of its
         arrivals (at the ready count the window starts with)."""
         intended, lost = self.rates.totals(st.ready, start, end)
-        arrived = self.rng.poisson(intended).astype(float)
+        arrived = self.arrivals_rng.poisson(intended).astype(float)
         dropped = arrived * np.where(intended > 0, lost / np.maximum(intended, 1e-300), 0.0)
         zero = np.zeros_like(intended)
         return arrived - dropped, dropped, zero, zero, intended, arrived
@@ -304,7 +324,7 @@ class BatchModel:
         """A queueing function's fluid queue over ``[start, end]``, cell by cell."""
         s = self.settings
         expected, low, high, share = self._cells(start, end)
-        arrivals = self.rng.poisson(expected) * share
+        arrivals = self.arrivals_rng.poisson(expected) * share
         cap = equations.capacity(s, self._ready_seconds(st, low, high) / np.maximum(high - low, 1e-300), np)
         served_cap = cap * (high - low)
         limit = np.where(high > low, cap * s.request_timeout, np.inf)  # cells past the stretch hold the queue as it is
