@@ -188,3 +188,24 @@ def test_same_step_autoreset_returns_the_reset_observation_and_keeps_the_last_on
     assert not truncated.any() and (info["step"] == 1).all()
     with pytest.raises(ConfigError, match="autoreset_mode='partial'"):
         FaaSVectorEnv(2, autoreset_mode="partial")
+
+
+def test_an_evaluation_on_the_vector_simulator_matches_the_scalar_one() -> None:
+    from faastrain_async.evaluation import evaluate
+    from faastrain_async.evaluation.harness import METRICS
+
+    kwargs = dict(sim=REJECT, profile="sine:period=600,low=2,high=40")
+    policies = ["hpa", "static:4", "threshold"]
+    scalar = evaluate(policies, lambda: FaaSEnv(**kwargs), seeds=list(range(30)), episodes=2)
+    vector = evaluate(
+        policies, lambda: FaaSEnv(**kwargs), seeds=list(range(30)), episodes=2,
+        make_vector_env=lambda n: FaaSVectorEnv(n, **kwargs),  # type: ignore[arg-type]
+    )  # fmt: skip
+    for policy in policies:
+        a, b = scalar.of(policy), vector.of(policy)
+        assert [(r.seed, r.episode, len(r.rows)) for r in a] == [(r.seed, r.episode, len(r.rows)) for r in b]
+        assert [r.rows[0].step for r in b] == [0] * len(b) and b[0].rows[-1].truncated
+        for metric in ("total_reward", "throughput_pct", "mean_replicas", "mean_exec_s"):
+            mean = lambda results: float(np.mean([r.metrics[metric] for r in results]))  # noqa: E731
+            assert mean(b) == pytest.approx(mean(a), rel=0.05), (policy, metric)
+    assert set(METRICS) <= set(vector.results[0].metrics)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from faastrain_async.cli.run import add_env_arguments, make_env
+from faastrain_async.cli.run import add_env_arguments, make_env, make_vector_env
 from faastrain_async.config import RewardSettings
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate, split_policies
@@ -71,9 +71,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     p95 = args.slo_p95 if args.slo_p95 is not None else RewardSettings().slo_seconds
     slo = SLO(p95_seconds=p95, throughput_pct=args.slo_throughput)
     started = time.perf_counter()
+    # On the simulator, each policy's episodes run at once on the vector simulator.
+    vector = (lambda n: make_vector_env(args, n)) if args.backend == "sim" else None
     result = evaluate(
         specs, lambda: make_env(args), seeds=seeds, episodes=args.episodes, slo=slo,
-        progress=Progress(enabled=not args.quiet),
+        progress=Progress(enabled=not args.quiet), make_vector_env=vector,
     )  # fmt: skip
     config = {
         "policies": specs, "seeds": seeds, "episodes": args.episodes, "backend": args.backend, "profile": args.profile,

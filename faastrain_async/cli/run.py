@@ -12,6 +12,7 @@ from typing import Any
 from faastrain_async.backends import BACKENDS
 from faastrain_async.config import ACTION_MODES, REWARD_PRESETS, EnvSettings
 from faastrain_async.env.gym_env import FaaSEnv
+from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
 from faastrain_async.policies import make_policy
 from faastrain_async.rollout import StepRow, StepWriter, rollout, summarize
@@ -72,6 +73,15 @@ def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEn
         kwargs["kubernetes"] = key_values(args.kube, "kube")
         kwargs["local_cluster"] = args.local_cluster
     return FaaSEnv(args.backend, render_mode=render_mode, **kwargs)
+
+
+def make_vector_env(args: argparse.Namespace, n: int) -> FaaSVectorEnv:
+    """``n`` simulated envs as the arguments describe them, as one vector env."""
+    env = make_env(args)
+    try:
+        return FaaSVectorEnv.like(env.env, n)
+    finally:
+        env.close()
 
 
 def register(commands: argparse._SubParsersAction) -> None:

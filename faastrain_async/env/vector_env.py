@@ -27,7 +27,8 @@ back to ``initial_replicas`` and one window measured); ``reset(seed=s)`` starts 
 A dict of arrays, one entry per environment: ``step``, ``t_action``, ``t_settled``,
 ``settle_seconds``, ``settled``, ``delta``, ``requested``, ``target``, ``clamped``, ``applied``,
 ``ready``, ``replicas``, ``requests``, ``successes``, ``exec_time_missing``, ``p95_exec_s``
-(NaN where nothing was served), ``load_intended_rps``, ``load_achieved_rps``.
+(NaN where nothing was served), ``load_intended_rps``, ``load_achieved_rps``,
+``metrics_stale`` and ``metrics_delay_seconds`` (always False and 0 here).
 """
 
 from __future__ import annotations
@@ -251,4 +252,6 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             "p95_exec_s": w.p95_exec,
             "load_intended_rps": w.intended_rps,
             "load_achieved_rps": w.achieved_rps,
+            "metrics_stale": np.zeros(len(w.t_action), dtype=bool),  # a simulator always has its metrics
+            "metrics_delay_seconds": np.zeros(len(w.t_action)),
         }
