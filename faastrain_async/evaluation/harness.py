@@ -198,6 +198,7 @@ def evaluate(
 
         def run(label: str, policy: Policy) -> list[EpisodeResult]:
             nonlocal done
+            episodes: Iterable[list[StepRow]]
             if make_vector_env is not None:
                 episodes = vector_episodes(make_vector_env, policy, plan)
             else:

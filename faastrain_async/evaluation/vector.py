@@ -43,6 +43,8 @@ def vector_episodes(
         obs, info = env.reset(seed=[world for _, _, world in plan])
         info["interval"] = env.settings.interval
         rows: list[list[StepRow]] = [[] for _ in plan]
+        last_reward = np.zeros(len(plan))
+        last_actions = np.zeros(len(plan), dtype=np.int64)
         for step in range(steps + 1):
             infos = [_row_info(info, i) for i in range(len(plan))]
             actions = None
