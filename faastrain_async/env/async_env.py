@@ -135,6 +135,18 @@ class AsyncFaaSEnv:
 
     async def areset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; see the module docstring for what a seed changes."""
+        world_seed, replicas = self.reset_plan(seed, options)
+        return self.reset_answer(await self.engine.reset(seed=world_seed, replicas=replicas))
+
+    async def astep(self, action: object) -> StepResult:
+        """Scale by ``action``, wait until settled, measure a window, and answer."""
+        request = self.request(action)
+        return self.answer(request, await self.engine.step(request.target))
+
+    # An episode's parts around the engine, apart so that several envs can share one joint
+    # step (faastrain_async.multi): plan, engine, answer.
+    def reset_plan(self, seed: int | None, options: Mapping[str, Any] | None) -> tuple[int | None, int]:
+        """Check a reset's options and seed the env: (the world's seed or None, the replicas)."""
         self._check_open()
         s = self.settings
         replicas = s.initial_replicas
@@ -149,22 +161,27 @@ class AsyncFaaSEnv:
             rng, _ = seeding.np_random(seed)
             self.np_random = rng
             world_seed = seed if seed is not None else int(rng.integers(2**63 - 1))
-        record = await self.engine.reset(seed=world_seed, replicas=replicas)
+        return world_seed, replicas
+
+    def reset_answer(self, record: StepRecord) -> tuple[np.ndarray, dict[str, Any]]:
+        """The observation and info of a reset whose first window is ``record``."""
         self.episode += 1
         self.steps = 0
-        self.target = replicas
+        self.target = record.target
         self.last_record = record
-        info = self._info(record, actions.ScaleRequest(0, replicas, replicas), applied=record.settled)
+        info = self._info(record, actions.ScaleRequest(0, record.target, record.target), applied=record.settled)
         return spaces.observe(record.metrics, record.replicas), info
 
-    async def astep(self, action: object) -> StepResult:
-        """Scale by ``action``, wait until settled, measure a window, and answer."""
+    def request(self, action: object) -> actions.ScaleRequest:
+        """The replica target ``action`` asks for (a clear error for an action outside the space)."""
         self._check_open()
         if self.target is None:
             raise ResetNeeded("call areset() before astep()")
+        return actions.scale_request(action, self.target, self.settings)
+
+    def answer(self, request: actions.ScaleRequest, record: StepRecord) -> StepResult:
+        """The step's answer: observation, reward, terminated, truncated, info."""
         s = self.settings
-        request = actions.scale_request(action, self.target, s)
-        record = await self.engine.step(request.target)
         self.steps += 1
         self.target = request.target
         self.last_record = record

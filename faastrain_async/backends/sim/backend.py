@@ -10,6 +10,11 @@ from faastrain_async.events import LoadReport, WindowMetrics
 from loadgen.profiles import Profile
 
 
+def make_clock(settings: SimSettings) -> Clock:
+    """A virtual clock, or a real one sped up by ``time_scale``."""
+    return VirtualClock() if settings.time_scale is None else RealClock(settings.time_scale)
+
+
 class SimScaler:
     """Scales the simulated replicas; their events reach the sink as the clock advances."""
 
@@ -59,9 +64,10 @@ class SimBackend:
 
     name = "sim"
 
-    def __init__(self, settings: SimSettings, profile: Profile, function: str = "fn") -> None:
+    def __init__(self, settings: SimSettings, profile: Profile, function: str = "fn", clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock: Clock = VirtualClock() if settings.time_scale is None else RealClock(settings.time_scale)
+        #: Several functions on one simulated node share one clock (see backends/sim/node.py).
+        self.clock: Clock = clock if clock is not None else make_clock(settings)
         self.model = SimModel(settings, profile, self.clock, function)
         self.scaler = SimScaler(self.model)
         self.metrics = SimMetrics(self.model)

@@ -18,6 +18,10 @@ keeps them in a fluid queue of at most ``capacity · request_timeout`` requests 
 would wait longer times out) and adds the stationary waiting of an M/M/c queue below capacity.
 In both modes the requests' CPU parts share the node's ``cores`` as an M/M/c station: their
 latency grows with the CPU utilisation. Both waits use Sakasegawa's approximation of M/M/c.
+
+Several functions on one node (the multi-agent simulator) each get, per window, the cores the
+others leave (:func:`share_cores` of their :func:`cpu_demand`), and the formulas above run
+with that share as ``cores``.
 """
 
 from __future__ import annotations
@@ -149,6 +153,27 @@ class Tables:
 
 
 # -- per window -------------------------------------------------------------------------------
+
+
+def cpu_demand(settings: SimSettings, ready: int, offered_rate: float) -> float:
+    """Cores a function would use over a window if the node's cores did not bind it:
+    ``ready · idle_cpu + min(offered_rate, ready · replica_rate) · cpu_per_request``."""
+    s = settings
+    return ready * s.idle_cpu + min(offered_rate, ready * s.per_replica_rate) * s.cpu_per_request
+
+
+def share_cores(cores: float, demands: list[float]) -> list[float]:
+    """The cores each function of a node gets for a window, from every function's demand.
+
+    While the demands fit (their sum is at most ``cores``), each function gets what the
+    others leave, ``cores − Σ others' demand``: its own demand plus all of the slack. When
+    they do not fit, the cores are shared in proportion to the demands. Both rules give
+    ``demand`` itself when the sum equals ``cores``, so a share never jumps.
+    """
+    total = sum(demands)
+    if total <= cores:
+        return [cores - (total - d) for d in demands]
+    return [cores * d / total for d in demands]
 
 
 def relative_wait(rho: Any, servers: Any, xp: Any = FLOATS) -> Any:

@@ -15,6 +15,7 @@ so a policy's different scaling decisions do not change the arrivals it faces.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -31,6 +32,10 @@ from loadgen.profiles import Profile
 
 #: Cells of arrivals drawn at once (the draws are vectorised; the sequence does not depend on it).
 _BLOCK = 1024
+#: Fewest cores a function is given on a shared node: a share of nothing still leaves the
+#: formulas defined (such a function serves nothing; its share only ever reaches 0 when it
+#: has no replica and no request).
+MIN_CORES = 1e-9
 
 
 class _Normals:
@@ -119,6 +124,11 @@ class SimModel:
     @property
     def started(self) -> bool:
         return self._world
+
+    @property
+    def ready(self) -> int:
+        """Replicas ready at the clock's time."""
+        return self._ready_now
 
     def _new_name(self) -> str:
         return f"{self.function}-{next(self._names):05d}"
@@ -372,6 +382,35 @@ class SimModel:
             cpu, mem = equations.utilisation(s, served, ready_s, busy)
         # Positional, in field order: start, end, requests, successes, mean and p95 exec, cpu, memory.
         return WindowMetrics(start, end, served + dropped, served, mean_exec, p95, cpu, mem)
+
+    # -- a shared node -------------------------------------------------------------------------
+    def arrivals(self, start: float, end: float) -> float:
+        """Requests that arrive in ``[start, end]`` (clock time), drawn ahead if need be.
+
+        ``start`` must not lie before the time already integrated (windows go in order).
+        """
+        tick = self._tick
+        a, b = (start - self._t0) / tick, (end - self._t0) / tick
+        self._draw_cells(int(b))
+        cells, base = self._cells, self._base
+        first, last = int(a), int(b)
+        if first == last:
+            return cells[first - base] * (b - a)
+        # The first and last cells count by their overlap (the last one is drawn: see above).
+        partial = cells[first - base] * (first + 1 - a) + cells[last - base] * (b - last)
+        return float(partial + sum(cells[first + 1 - base : last - base]))
+
+    def set_cores(self, cores: float, at: float) -> None:
+        """From clock time ``at`` on, the function has ``cores`` of the node to itself.
+
+        What happened before ``at`` is integrated first, with the cores it had then.
+        """
+        self._integrate(at - self._t0, measured=False)
+        s = dataclasses.replace(self.settings, cores=max(cores, MIN_CORES))
+        self.settings = s
+        self._tables = Tables(s, self._tables.size)
+        self._take_tables()
+        self._last_window = None
 
     def load(self, start: float, end: float) -> tuple[float, float]:
         """Intended and achieved arrival rate over ``[start, end]`` (req/s)."""
