@@ -111,7 +111,7 @@ async def test_a_failing_watcher_surfaces_from_the_next_step_not_a_hang() -> Non
 def test_sync_close_reraises_a_failure_that_no_step_reported() -> None:
     env = FaaSEnv(failing_backend(after_seconds=0.05), interval=2.0)
     env.reset(seed=0)
-    worker = env._portal.thread
+    worker = env._call._portal.thread
     time.sleep(0.3)  # the watcher fails in the background
     with pytest.raises(WatchError):
         env.close()

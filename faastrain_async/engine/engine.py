@@ -159,7 +159,7 @@ class Engine:
         """Scale to ``target``, wait until it settled, then measure ``interval`` seconds."""
         t_action = await self.scale(target)
         settled = await self.settle(target, t_action + self.settle_timeout)
-        opened = self.open_window(target, t_action, settled)
+        opened = self.open_window(target, t_action, settled, self.clock.now())
         return await self.measure(opened, opened.t_settled + self.interval)
 
     # The phases of a step, apart so that several engines can take each one together (a joint
@@ -193,9 +193,9 @@ class Engine:
                 )
         return settled
 
-    def open_window(self, target: int, t_action: float, settled: bool) -> OpenWindow:
-        """What holds when the window opens, now (the settle barrier has just released)."""
-        now = self.clock.now()
+    def open_window(self, target: int, t_action: float, settled: bool, now: float) -> OpenWindow:
+        """What holds when the window opens at ``now``, the clock's time (the settle barrier
+        has just released; no event has been applied since)."""
         return OpenWindow(target, t_action, now, settled, self.state.last_event_time, self.state.ready_seconds(now))
 
     async def measure(self, opened: OpenWindow, end: float) -> StepRecord:

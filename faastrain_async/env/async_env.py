@@ -73,7 +73,8 @@ def _reward_settings(reward: str | RewardSettings | Mapping[str, Any] | None) ->
     return build_settings(RewardSettings, reward, "reward")
 
 
-def _profile(spec: str | Profile) -> Profile:
+def parse_profile_spec(spec: str | Profile) -> Profile:
+    """A profile from its spec (a ConfigError naming a bad one), or the profile itself."""
     if not isinstance(spec, str):
         return spec
     try:
@@ -102,7 +103,7 @@ class AsyncFaaSEnv:
             self.settings = EnvSettings(reward=_reward_settings(reward), **settings)
         except TypeError as e:  # an unknown keyword
             raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
-        self.profile = _profile(profile if profile is not None else self.settings.profile)
+        self.profile = parse_profile_spec(profile if profile is not None else self.settings.profile)
         if isinstance(backend, str):
             self.backend = make_backend(
                 backend, self.settings, self.profile, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster

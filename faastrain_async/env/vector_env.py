@@ -46,7 +46,7 @@ from faastrain_async.backends.sim.batch import BatchModel, BatchState, BatchWind
 from faastrain_async.config import EnvSettings, RewardSettings, SimSettings
 from faastrain_async.env import rewards, spaces
 from faastrain_async.backends.sim.backend import SimBackend
-from faastrain_async.env.async_env import AsyncFaaSEnv, _profile, _reward_settings
+from faastrain_async.env.async_env import AsyncFaaSEnv, _reward_settings, parse_profile_spec
 from faastrain_async.errors import ConfigError, ResetNeeded, SettleTimeout
 from loadgen.profiles import Profile
 
@@ -95,7 +95,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self.sim = sim_settings(sim)
         if self.sim.time_scale is not None:
             raise ConfigError(f"sim time_scale={self.sim.time_scale!r}: the vector environment runs on virtual time only")
-        self.profile = _profile(profile if profile is not None else self.settings.profile)
+        self.profile = parse_profile_spec(profile if profile is not None else self.settings.profile)
         s = self.settings
         self.num_envs = int(num_envs)
         self.render_mode = None

@@ -21,6 +21,26 @@ from faastrain_async.errors import BackendError, ConfigError
 log = structlog.get_logger()
 
 
+def local_cluster_for(functions: list[KubernetesSettings]) -> Any:
+    """A (not yet started) local cluster serving these functions, as their settings describe
+    them (``local_function_kind``, ``local_cold_start``; the first one's scrape interval)."""
+    from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster  # only when asked for
+
+    return LocalCluster(
+        [FunctionSpec(s.function, kind=s.local_function_kind, cold_start=s.local_cold_start) for s in functions],
+        ClusterSettings(scrape_interval=functions[0].local_scrape_interval),
+    )
+
+
+def pointed_at(settings: KubernetesSettings, cluster: Any) -> KubernetesSettings:
+    """``settings`` with the kubeconfig, Prometheus and gateway of a started local cluster."""
+    assert cluster.prometheus_url is not None and cluster.gateway_url is not None  # started, with Prometheus
+    return replace(
+        settings, kubeconfig=str(cluster.kubeconfig_path), context=None, in_cluster=False,
+        prometheus_url=cluster.prometheus_url, gateway_url=cluster.gateway_url,
+    )
+
+
 class KubernetesBackend:
     """A function on a real cluster (or the bundled local cluster), reached as a real cluster is."""
 
@@ -65,20 +85,10 @@ class KubernetesBackend:
 
     async def _start_local_cluster(self) -> KubernetesSettings:
         """Start the bundled local cluster; the settings that point at it."""
-        from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster  # only when asked for
-
-        s = self.settings
-        cluster = LocalCluster(
-            [FunctionSpec(s.function, kind=s.local_function_kind, cold_start=s.local_cold_start)],
-            ClusterSettings(scrape_interval=s.local_scrape_interval),
-        )
+        cluster = local_cluster_for([self.settings])
         self.local_cluster = await self._stack.enter_async_context(cluster)
         log.info("local cluster started", gateway=cluster.gateway_url, prometheus=cluster.prometheus_url)
-        assert cluster.prometheus_url is not None and cluster.gateway_url is not None  # started, with Prometheus
-        return replace(
-            s, kubeconfig=str(cluster.kubeconfig_path), context=None, in_cluster=False,
-            prometheus_url=cluster.prometheus_url, gateway_url=cluster.gateway_url,
-        )
+        return pointed_at(self.settings, cluster)
 
     async def reset(self, *, seed: int | None, replicas: int) -> None:
         """Connect and start the workload at the first reset (``seed`` fixes its arrivals)."""

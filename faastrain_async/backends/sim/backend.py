@@ -38,6 +38,10 @@ class SimMetrics:
     async def window(self, start: float, end: float) -> WindowMetrics:
         return self._model.window(start, end)
 
+    async def resource_requests(self) -> tuple[float, float]:
+        s = self._model.settings
+        return s.cpu_request, s.mem_request_mib * 2**20
+
 
 class SimLoad:
     """The model's own arrival process; nothing to start or stop."""
