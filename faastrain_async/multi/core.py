@@ -53,6 +53,11 @@ Observations = dict[str, np.ndarray]
 Infos = dict[str, dict[str, Any]]
 
 
+def agent_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of ``n`` functions' worlds in a joint episode seeded with ``seed``."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(n, np.uint64) >> np.uint64(1)]
+
+
 class AsyncMultiEnv:
     """Several functions on one cluster; ``areset`` / ``astep`` take and return dicts by agent.
 
@@ -159,9 +164,7 @@ class AsyncMultiEnv:
         """
         self._check_open()
         replicas = self._reset_replicas(options)
-        seeds: list[int | None] = [None] * len(self.functions)
-        if seed is not None:
-            seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(len(self.functions), np.uint64) >> np.uint64(1)]
+        seeds: list[int | None] = [None] * len(self.functions) if seed is None else list(agent_seeds(seed, len(self.functions)))
         plans = {
             f: self.envs[f].reset_plan(s, None if replicas[f] is None else {"replicas": replicas[f]})
             for f, s in zip(self.functions, seeds)
@@ -321,4 +324,4 @@ class AsyncMultiEnv:
         await self.aclose()
 
 
-__all__ = ["AsyncMultiEnv", "COOPERATIVE", "DEFAULT_FUNCTIONS", "FREE_CORES"]
+__all__ = ["AsyncMultiEnv", "agent_seeds", "COOPERATIVE", "DEFAULT_FUNCTIONS", "FREE_CORES"]
