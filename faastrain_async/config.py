@@ -207,6 +207,15 @@ class SimSettings:
                 positive(name, getattr(self, name))
         check(self.calibration is None or isinstance(self.calibration, str), "calibration", self.calibration, "must be a file path")
 
+    def with_cores(self, cores: float) -> SimSettings:
+        """These settings with the node's ``cores`` replaced (a function's share of a shared
+        node, set every window: a copy that checks only the new value)."""
+        positive("cores", cores)
+        copy = object.__new__(SimSettings)
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "cores", float(cores))
+        return copy
+
     @property
     def per_replica_rate(self) -> float:
         """Requests per second one replica completes at most."""

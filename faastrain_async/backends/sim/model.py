@@ -15,7 +15,6 @@ so a policy's different scaling decisions do not change the arrivals it faces.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -113,7 +112,8 @@ class SimModel:
         t = self._tables
         self._capacity: list[float] = t.capacity.tolist()
         self._limit: list[float] = t.limit.tolist()
-        self._loss: list[list[float]] = t.loss.tolist()
+        # Only a rejecting function reads the loss tables.
+        self._loss: list[list[float]] = t.loss.tolist() if self._reject else []
         self._rate_step: list[float] = t.rate_step.tolist()
 
     def send_snapshot(self) -> None:
@@ -406,7 +406,7 @@ class SimModel:
         What happened before ``at`` is integrated first, with the cores it had then.
         """
         self._integrate(at - self._t0, measured=False)
-        s = dataclasses.replace(self.settings, cores=max(cores, MIN_CORES))
+        s = self.settings.with_cores(max(cores, MIN_CORES))
         self.settings = s
         self._tables = Tables(s, self._tables.size)
         self._take_tables()
