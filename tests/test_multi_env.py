@@ -245,3 +245,27 @@ def test_a_live_clock_runs_the_functions_concurrently_and_leaves_nothing_behind(
     assert infos["a"]["t_settled"] >= max(infos["a"]["t_last_event"], infos["b"]["t_last_event"])
     e.close()
     assert set(threading.enumerate()) == before
+
+
+def test_one_shared_policy_sees_every_agent_as_a_slot_of_a_vector_env() -> None:
+    pytest.importorskip("stable_baselines3")
+    from faastrain_async.multi.shared import SharedPolicyVecEnv
+
+    def make() -> Any:
+        return parallel_env(functions=["a", "b"], sim=HEAVY, observe_free_cores=True, episode_steps=3)
+
+    vec = SharedPolicyVecEnv(make, copies=2, history=2)
+    vec.seed(3)
+    assert vec.num_envs == 4 and vec.observation_space.shape == (16,)  # (7 features + free cores) x 2 steps
+    obs = vec.reset()
+    assert obs.shape == (4, 16)
+    for step in range(3):
+        vec.step_async(np.array([6, 5, 4, 5]))
+        obs, rewards, dones, infos = vec.step_wait()
+        assert dones.tolist() == [step == 2] * 4
+        assert [i["target"] for i in infos] == [2, 1, 1, 1] if step == 0 else True  # slot = (copy, agent)
+        if step < 2:  # the newest step's free cores, as a fraction of the node's 2, after its 14 features
+            assert obs[:, 14] == pytest.approx([i["free_cores"] / 2.0 for i in infos])
+    assert all("terminal_observation" in i and i["TimeLimit.truncated"] for i in infos)
+    assert obs.shape == (4, 16)  # the copies were reset
+    vec.close()
