@@ -34,7 +34,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadgen.plan import Plan
-from loadgen.profiles import parse_profile
+from loadgen.profiles import draw_profile
 from loadgen.schedule import ARRIVAL_MODES, ArrivalSchedule, target_count
 from loadgen.stats import Aggregator, Recorder, SecondCounts, format_view, json_writer
 
@@ -99,7 +99,7 @@ class _Run:
                 raise ValueError("--rate-profile is required, e.g. --rate-profile constant:rate=10")
             t0 = math.ceil(time.time() + opts.start_lead)
             schedule = ArrivalSchedule(
-                parse_profile(opts.rate_profile),
+                draw_profile(opts.rate_profile, opts.schedule_seed),  # a ranged spec draws from the seed
                 seed=opts.schedule_seed,
                 arrivals=opts.arrivals,
                 duration=opts.run_seconds or None,

@@ -30,7 +30,7 @@ from faastrain_async.config import check, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
 from loadgen.lines import LoadEnded, LoadEvent, LoadSecond, LoadStarted, parse_line
-from loadgen.profiles import ProfileError, parse_profile
+from loadgen.profiles import ProfileError, parse_workload
 from loadgen.schedule import ARRIVAL_MODES
 
 __all__ = [
@@ -55,11 +55,11 @@ class LoadGenSettings:
     #: The URL every request goes to, e.g. ``http://127.0.0.1:8080/function/echo``.
     url: str
     #: Workload profile spec (see ``loadgen.profiles``), e.g. ``sine:period=600,low=2,high=40``
-    #: or ``trace:path=FILE,interval=30,scale=1,compress=1,loop=1``.
+    #: or ``trace:path=FILE,interval=30,scale=1,compress=1,loop=1``; a ranged spec is drawn from ``seed``.
     profile: str = "sine:period=600,low=2,high=40"
     #: Seconds to run; None runs for the profile's length (forever for a periodic one).
     duration: float | None = None
-    #: Seed of the arrival schedule: the same seed sends at the same times.
+    #: Seed of the arrival schedule (the same seed sends at the same times) and of a ranged profile.
     seed: int = 0
     #: ``poisson`` (independent clients) or ``even`` (evenly spaced, exact per-second counts).
     arrivals: str = "poisson"
@@ -83,7 +83,7 @@ class LoadGenSettings:
         check(parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname), "url", self.url,
               "must be an http:// or https:// URL with a host")
         try:
-            parse_profile(self.profile)
+            parse_workload(self.profile)
         except ProfileError as e:
             raise ConfigError(f"profile={self.profile!r} is not valid: {e}") from None
         if self.duration is not None:

@@ -37,9 +37,11 @@ step) and ``"rgb_array"`` (replicas against load so far).
 
 ## Reset
 ``areset(seed=s)`` starts a new world from seed ``s`` (the simulator restarts its clock and
-workload). ``areset()`` without a seed continues the world where it is, with the replicas
-scaled back to ``initial_replicas`` (or ``options={"replicas": n}``). Both settle and
-measure one window before answering.
+workload). A ``profile`` spec with ranges, choices or ``mix:`` (see loadgen.workload) gives
+each seeded episode the concrete profile ``loadgen.profiles.draw_profile(profile, s)``, on
+every backend. ``areset()`` without a seed continues the world where it is, with the
+replicas scaled back to ``initial_replicas`` (or ``options={"replicas": n}``). Both settle
+and measure one window before answering.
 
 ## Version history
 * v1: FaaSTrainGym-compatible spaces and reward; settle barrier; windows after settling.
@@ -60,7 +62,7 @@ from faastrain_async.config import EnvSettings, RewardSettings, SimSettings, bui
 from faastrain_async.engine.engine import Engine, StepRecord
 from faastrain_async.env import actions, rewards, spaces
 from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
-from loadgen.profiles import Profile, ProfileError, parse_profile
+from loadgen.profiles import Profile, ProfileError, Workload, as_workload
 
 log = structlog.get_logger()
 
@@ -73,11 +75,9 @@ def _reward_settings(reward: str | RewardSettings | Mapping[str, Any] | None) ->
     return build_settings(RewardSettings, reward, "reward")
 
 
-def _profile(spec: str | Profile) -> Profile:
-    if not isinstance(spec, str):
-        return spec
+def _workload(spec: str | Workload | Profile) -> Workload:
     try:
-        return parse_profile(spec)
+        return as_workload(spec)
     except ProfileError as e:
         raise ConfigError(str(e)) from None
 
@@ -89,7 +89,7 @@ class AsyncFaaSEnv:
         self,
         backend: str | Backend = "sim",
         *,
-        profile: str | Profile | None = None,
+        profile: str | Workload | Profile | None = None,
         reward: str | RewardSettings | Mapping[str, Any] | None = None,
         sim: SimSettings | Mapping[str, Any] | None = None,
         kubernetes: Mapping[str, Any] | None = None,
@@ -102,10 +102,10 @@ class AsyncFaaSEnv:
             self.settings = EnvSettings(reward=_reward_settings(reward), **settings)
         except TypeError as e:  # an unknown keyword
             raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
-        self.profile = _profile(profile if profile is not None else self.settings.profile)
+        self.workload = _workload(profile if profile is not None else self.settings.profile)
         if isinstance(backend, str):
             self.backend = make_backend(
-                backend, self.settings, self.profile, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
+                backend, self.settings, self.workload, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
             )
             self.backend_name = backend
         else:

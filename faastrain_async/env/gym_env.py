@@ -106,7 +106,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
         self._last: tuple[np.ndarray, float | None, dict[str, Any]] | None = None
         # "rgb_array" draws the episode so far, so it keeps the steps (see env/render.py).
         self._plot = (
-            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.profile.peak)
+            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.workload.peak)
             if render_mode == "rgb_array" else None
         )  # fmt: skip
 
