@@ -91,10 +91,6 @@ class AzureLike(Shape):
         minute = self.day / MINUTES_PER_DAY
         return float(np.max(self.rate((np.arange(MINUTES_PER_DAY) + 0.5) * minute)))
 
-    @property
-    def duration(self) -> None:
-        return None
-
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:
         minute = np.floor(t * MINUTES_PER_DAY / p.day)

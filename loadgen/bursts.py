@@ -65,10 +65,6 @@ class Steady(Shape):
     def peak(self) -> float:
         return self.rate_ * (1.0 + math.sqrt(3.0) * self.noise)
 
-    @property
-    def duration(self) -> None:
-        return None
-
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:
         return p.rate_ * (1.0 + p.noise * value_noise(p.key, t, p.corr))
@@ -114,10 +110,6 @@ class Flash(Shape):
         """A bound: every surge that can overlap at one moment, each at its tallest."""
         overlapping = math.ceil(1.5 * self.length / (SLOT_CHANCE * self.every)) + 1
         return self.base + 1.5 * self.height * overlapping
-
-    @property
-    def duration(self) -> None:
-        return None
 
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:
@@ -174,10 +166,6 @@ class OnOff(Shape):
     @property
     def peak(self) -> float:
         return self.high
-
-    @property
-    def duration(self) -> None:
-        return None
 
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:

@@ -103,6 +103,11 @@ class Shape:
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def duration(self) -> float | None:
+        """Seconds until the profile ends: None, it runs forever (a few families override it)."""
+        return None
+
     def rate(self, t: float | np.ndarray) -> float | np.ndarray:
         value = self.kernel(self, np.asarray(t, dtype=float))
         return np.asarray(value, dtype=float) if isinstance(t, np.ndarray) else float(value)
@@ -125,10 +130,6 @@ class Constant(Shape):
     @property
     def peak(self) -> float:
         return self.rate_
-
-    @property
-    def duration(self) -> None:
-        return None
 
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:
@@ -155,10 +156,6 @@ class _Wave(Shape):
     @property
     def peak(self) -> float:
         return self.high
-
-    @property
-    def duration(self) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -295,10 +292,6 @@ class Step(Shape):
     def peak(self) -> float:
         return max(self.before, self.after)
 
-    @property
-    def duration(self) -> None:
-        return None
-
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:
         return np.where(t < p.at, p.before, p.after)
@@ -336,10 +329,6 @@ class Diurnal(Shape):
     @property
     def peak(self) -> float:
         return self.high
-
-    @property
-    def duration(self) -> None:
-        return None
 
     @staticmethod
     def kernel(p: Any, t: np.ndarray) -> np.ndarray:

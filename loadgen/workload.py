@@ -34,9 +34,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from loadgen.families import FAMILIES, Family, Param
-from loadgen.noise import KEY_LIMIT
 from loadgen.shapes import Profile, ProfileError
-from loadgen.trace import cached_counts
+from loadgen.values import MAX_CORNERS, Fixed, Random, Value, parse_value
 
 __all__ = ["MIX", "FixedWorkload", "MixWorkload", "SpecWorkload", "Workload", "as_workload", "draw_profile",
            "parse_workload"]
@@ -44,10 +43,6 @@ __all__ = ["MIX", "FixedWorkload", "MixWorkload", "SpecWorkload", "Workload", "a
 MIX = "mix"
 #: The spawn key of the draws' stream: the simulator's streams are children 0, 1, 2 of the same seed.
 _STREAM = (0x6C6F6164,)
-#: Significant digits a drawn number keeps, so that concrete specs stay readable.
-_DIGITS = 4
-#: Combinations of range ends and choices tried when a spec is checked.
-_MAX_CORNERS = 256
 
 
 class Workload(Protocol):
@@ -75,122 +70,6 @@ def _rng(seed: int | None) -> np.random.Generator:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ProfileError(f"a workload seed must be an integer >= 0 or None, got {seed!r}")
     return np.random.default_rng(np.random.SeedSequence(None if seed is None else int(seed), spawn_key=_STREAM))
-
-
-# -- parameter values -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fixed:
-    value: Any
-
-    def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
-        return self.value
-
-    def corners(self, param: Param) -> list[Any]:
-        return [self.value]
-
-
-@dataclass(frozen=True)
-class Uniform:
-    low: float
-    high: float
-    log: bool
-
-    def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
-        if param.kind == "int":
-            if self.log:
-                return min(max(round(math.exp(rng.uniform(math.log(self.low), math.log(self.high)))), self.low), self.high)
-            return int(rng.integers(int(self.low), int(self.high) + 1))
-        x = math.exp(rng.uniform(math.log(self.low), math.log(self.high))) if self.log else rng.uniform(self.low, self.high)
-        return min(max(float(f"{x:.{_DIGITS}g}"), self.low), self.high)
-
-    def corners(self, param: Param) -> list[Any]:
-        return [self.low, self.high]
-
-
-@dataclass(frozen=True)
-class OneOf:
-    options: tuple[Any, ...]
-
-    def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
-        return self.options[int(rng.integers(len(self.options)))]
-
-    def corners(self, param: Param) -> list[Any]:
-        return list(self.options)
-
-
-@dataclass(frozen=True)
-class Random:
-    def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
-        if param.random == "key":
-            return int(rng.integers(KEY_LIMIT))
-        if param.random == "interval":
-            return int(rng.integers(len(cached_counts(str(given["path"])))))
-        return float(f"{rng.random():.{_DIGITS}g}") % 1.0
-
-    def corners(self, param: Param) -> list[Any]:
-        return [0]
-
-
-@dataclass(frozen=True)
-class Items:
-    """A ``rates=`` list whose elements may be ranges or choices."""
-
-    items: tuple[Fixed | Uniform | OneOf, ...]
-
-    def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
-        return tuple(item.draw(rng, _ELEMENT, given) for item in self.items)
-
-    def corners(self, param: Param) -> list[Any]:
-        return list(itertools.islice(itertools.product(*(i.corners(_ELEMENT) for i in self.items)), _MAX_CORNERS))
-
-
-Value = Fixed | Uniform | OneOf | Random | Items
-_ELEMENT = Param("rates", "rates")
-
-
-def _truth(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-_CONVERT: dict[str, Any] = {"float": float, "int": int, "bool": _truth, "path": str, "rates": float}
-
-
-def _parse_value(text: str, param: Param, where: str) -> Value:
-    """One parameter's value as written in a spec; ``where`` prefixes the errors."""
-    if text == "random" and param.random is not None:
-        return Random()
-    if param.kind == "rates":
-        items = tuple(_parse_single(x.strip(), param, where, text) for x in text.split("/"))
-        if all(isinstance(i, Fixed) for i in items):
-            return Fixed(tuple(i.value for i in items))  # type: ignore[union-attr]
-        return Items(items)
-    return _parse_single(text, param, where, text)
-
-
-def _parse_single(text: str, param: Param, where: str, whole: str) -> Fixed | Uniform | OneOf:
-    convert = _CONVERT[param.kind]
-    try:
-        if "|" in text:
-            return OneOf(tuple(convert(x.strip()) for x in text.split("|")))
-        if ".." in text and param.kind in ("float", "int", "rates"):
-            body, log = (text[:-4], True) if text.endswith(":log") else (text, False)
-            low, _, high = body.partition("..")
-            a, b = convert(low.strip()), convert(high.strip())
-        else:
-            return Fixed(convert(text))
-    except ValueError:
-        raise ProfileError(f"{where}: {param.key}={whole!r} is not a valid value") from None
-    if not (math.isfinite(a) and math.isfinite(b)) or a > b:
-        raise ProfileError(f"{where}: bad range {param.key}={text}: the low end must not exceed the high end")
-    if log and a <= 0:
-        raise ProfileError(f"{where}: bad range {param.key}={text}: a log range needs a low end > 0")
-    return Uniform(a, b, log)
 
 
 # -- one family -------------------------------------------------------------------------------
@@ -231,7 +110,7 @@ class SpecWorkload:
         corners = [[(p, c) for c in v.corners(p)] for p, v in self.values]
         peak = 0.0
         profile: Profile | None = None
-        for combination in itertools.islice(itertools.product(*corners), _MAX_CORNERS):
+        for combination in itertools.islice(itertools.product(*corners), MAX_CORNERS):
             given = {p.attr: c for p, c in combination}
             try:
                 profile = self.family.build(**given)
@@ -260,7 +139,7 @@ def _parse_family(spec: str, kind: str, rest: str) -> SpecWorkload:
         param = by_key.get(key.strip().lower())
         if not eq or param is None:
             raise ProfileError(f"{where}: bad part {part!r}; {kind} takes {', '.join(k + '=' for k in by_key)}")
-        given[param.key] = _parse_value(text.strip(), param, where)
+        given[param.key] = parse_value(text.strip(), param, where)
     missing = [p.key for p in family.params if p.required and p.key not in given]
     if missing:
         raise ProfileError(f"{where}: missing {', '.join(k + '=' for k in missing)}")
