@@ -29,6 +29,8 @@ MAX_CORNERS = 256
 
 @dataclass(frozen=True)
 class Fixed:
+    """A value as it is: ``period=600``."""
+
     value: Any
 
     def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
@@ -40,6 +42,8 @@ class Fixed:
 
 @dataclass(frozen=True)
 class Uniform:
+    """A range ``a..b`` (``a..b:log``: log-uniform); an integer parameter draws an integer in it."""
+
     low: float
     high: float
     log: bool
@@ -58,6 +62,8 @@ class Uniform:
 
 @dataclass(frozen=True)
 class OneOf:
+    """A choice ``a|b|c``, each option equally likely."""
+
     options: tuple[Any, ...]
 
     def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
@@ -69,6 +75,8 @@ class OneOf:
 
 @dataclass(frozen=True)
 class Random:
+    """``random``: a fraction in [0, 1), a key, or a trace interval, as the parameter says."""
+
     def draw(self, rng: np.random.Generator, param: Param, given: dict[str, Any]) -> Any:
         if param.random == "key":
             return int(rng.integers(KEY_LIMIT))
