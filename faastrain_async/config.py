@@ -14,12 +14,14 @@ from typing import Any, Literal, Mapping, TypeVar
 from faastrain_async.errors import ConfigError
 
 ActionMode = Literal["delta", "updown"]
+WorldPolicy = Literal["continue", "new"]
 SettlePolicy = Literal["continue", "truncate", "raise"]
 RewardPreset = Literal["seed", "normalized"]
 
 ACTION_MODES: tuple[str, ...] = ("delta", "updown")
 SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
 REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
+WORLD_POLICIES: tuple[str, ...] = ("continue", "new")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
@@ -110,6 +112,10 @@ class EnvSettings:
     #: Workload profile spec (see loadgen.profiles), or a path-free trace spec.
     profile: str = DEFAULT_PROFILE
     reward: RewardSettings = field(default_factory=RewardSettings)
+    #: What a reset without a seed does on the simulator: "continue" the world (its time and
+    #: workload go on; the replicas are scaled back), or start a "new" one (a seed drawn from
+    #: the env's generator: a fresh workload draw every episode, for training on a mixture).
+    world: WorldPolicy = "continue"
 
     def __post_init__(self) -> None:
         positive("interval", self.interval)
@@ -134,6 +140,7 @@ class EnvSettings:
         one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
         check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
+        one_of("world", self.world, WORLD_POLICIES)
 
 
 OVERLOAD_MODES: tuple[str, ...] = ("reject", "queue")

@@ -209,3 +209,23 @@ def test_an_evaluation_on_the_vector_simulator_matches_the_scalar_one() -> None:
             mean = lambda results: float(np.mean([r.metrics[metric] for r in results]))  # noqa: E731
             assert mean(b) == pytest.approx(mean(a), rel=0.05), (policy, metric)
     assert set(METRICS) <= set(vector.results[0].metrics)
+
+
+def test_world_new_starts_a_new_world_at_every_reset_in_both_simulators() -> None:
+    scalar = FaaSEnv(sim=REJECT, world="new", episode_steps=2)
+    scalar.reset(seed=0)
+    scalar.step(5)
+    scalar.step(5)
+    _, info = scalar.reset()
+    assert info["t_action"] == 0.0  # a new world: its clock starts again
+    vector = make(2, sim=REJECT, world="new", episode_steps=2)
+    vector.reset(seed=0)
+    vector.step(np.full(2, 5))
+    vector.step(np.full(2, 5))
+    _, _, _, _, info = vector.step(np.full(2, 5))  # the autoreset step
+    assert (info["t_action"] == 0.0).all()
+    continuing = make(2, sim=REJECT, episode_steps=2)
+    continuing.reset(seed=0)
+    for _ in range(3):
+        _, _, _, _, info = continuing.step(np.full(2, 5))
+    assert (info["t_action"] > 0.0).all()

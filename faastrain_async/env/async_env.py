@@ -38,7 +38,8 @@ step) and ``"rgb_array"`` (replicas against load so far).
 ## Reset
 ``areset(seed=s)`` starts a new world from seed ``s`` (the simulator restarts its clock and
 workload). ``areset()`` without a seed continues the world where it is, with the replicas
-scaled back to ``initial_replicas`` (or ``options={"replicas": n}``). Both settle and
+scaled back to ``initial_replicas`` (or ``options={"replicas": n}``); with ``world="new"`` it
+starts a new world from a seed drawn from the env's generator instead. Both settle and
 measure one window before answering.
 
 ## Version history
@@ -149,6 +150,8 @@ class AsyncFaaSEnv:
             rng, _ = seeding.np_random(seed)
             self.np_random = rng
             world_seed = seed if seed is not None else int(rng.integers(2**63 - 1))
+        elif s.world == "new":
+            world_seed = int(self.np_random.integers(2**63 - 1))
         record = await self.engine.reset(seed=world_seed, replicas=replicas)
         self.episode += 1
         self.steps = 0

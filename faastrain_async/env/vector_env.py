@@ -20,7 +20,8 @@ the environment, returns the reset's observation, and puts the last one in
 ``info["final_obs"]`` (and that step's info in ``info["final_info"]``; masks ``_final_obs``
 and ``_final_info``), as Stable-Baselines3's vectorised envs expect. As in the scalar env, a
 reset without a seed continues the environment's world (time goes on, the replicas are scaled
-back to ``initial_replicas`` and one window measured); ``reset(seed=s)`` starts new worlds
+back to ``initial_replicas`` and one window measured; with ``world="new"`` a new world begins
+instead, drawn from the batch's generators); ``reset(seed=s)`` starts new worlds
 (environment ``i`` from seed ``s + i``; or a list of seeds, one per environment).
 
 ## Info
@@ -137,6 +138,8 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             self.model.seed(self._seeds(seed))
             self.state.restart(slice(None), self.settings.initial_replicas)
             self._started = True
+        elif self.settings.world == "new":
+            self.state.restart(slice(None), self.settings.initial_replicas)
         n = self.num_envs
         self.target[:] = self.settings.initial_replicas
         self.steps[:] = 0
@@ -179,6 +182,8 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             bad = int(a[(a < 0) | (a >= n_actions)][0])
             raise ConfigError(f"action {bad!r} is outside the action space Discrete({n_actions}): expected an integer in [0, {n_actions - 1}]")
         restart = self._ended
+        if s.world == "new" and restart.any():
+            self.state.restart(restart, s.initial_replicas)
         delta = np.where(restart, 0, self._deltas[a])
         requested = self.target + delta
         target = np.clip(requested, s.min_replicas, s.max_replicas)
@@ -211,6 +216,8 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         info["final_info"], info["_final_info"] = {k: np.copy(v) for k, v in info.items() if not k.startswith(("final", "_final"))}, ended.copy()
         if not rows.size:
             return
+        if self.settings.world == "new":
+            self.state.restart(rows, self.settings.initial_replicas)
         part = self.state.take(rows)
         initial = np.full(rows.size, self.settings.initial_replicas, dtype=np.int64)
         window = self.model.step(part, initial)
