@@ -210,7 +210,9 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"{state_dir} is locked by a cluster other than the recorded one (pid {state['pid']}); "
               "nothing stopped; try again once it is up", file=sys.stderr)  # fmt: skip
         return 1
-    if process is not None:
+    if process is None:
+        print(f"the local cluster recorded in {state_dir} (pid {state['pid']}) is not running; looking for leftovers")
+    else:
         process.terminate()
         try:
             process.wait(args.timeout)
