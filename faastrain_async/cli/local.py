@@ -40,6 +40,8 @@ from faastrain_async.local.statedir import (
 )
 
 LOG_FILE = "cluster.log"
+#: Seconds a starting cluster gets to stop after SIGTERM, and again after SIGKILL.
+STOP_TIMEOUT = 30.0
 
 
 def _pair(text: str, cast: type, flag: str) -> tuple[Any, Any]:
@@ -122,21 +124,33 @@ def _detach(argv: list[str], state_dir: Path, timeout: float) -> int:
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = read_record(state_dir)
-        if state is not None and state["pid"] == child.pid:
-            _print_endpoints(state)
-            print(f"local cluster up in the background (log: {log_path}); `faastrain local down` stops it")
-            return 0
-        if child.poll() is not None:
-            print(f"the local cluster failed to start (exit {child.returncode}); its log ends:", file=sys.stderr)
-            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
-            return 1
-        time.sleep(0.2)
-    child.terminate()
-    child.wait(30)
+    try:
+        while time.monotonic() < deadline:
+            state = read_record(state_dir)
+            if state is not None and state["pid"] == child.pid:
+                _print_endpoints(state)
+                print(f"local cluster up in the background (log: {log_path}); `faastrain local down` stops it")
+                return 0
+            if child.poll() is not None:
+                print(f"the local cluster failed to start (exit {child.returncode}); its log ends:", file=sys.stderr)
+                print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        _stop_child(child)  # interrupted while it starts: it is not left half up
+        raise
+    _stop_child(child)
     print(f"the local cluster did not come up within {timeout}s; stopped it (log: {log_path})", file=sys.stderr)
     return 1
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(STOP_TIMEOUT)
 
 
 def _up_argv(args: argparse.Namespace, state_dir: Path) -> list[str]:
