@@ -115,3 +115,34 @@ def test_an_interrupt_keeps_every_finished_step_and_writes_a_summary(tmp_path: P
     written = rows(out / "steps.jsonl")  # every line whole
     assert summary["interrupted"] == signum.name
     assert summary["steps"] == sum(1 for r in written if r["action"] is not None) > 20
+
+
+def test_an_interrupted_training_saves_the_model_so_far(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    save = tmp_path / "ppo"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "faastrain_async.cli.main", "train", "--timesteps", "100000000", "--eval-every", "0",
+         "--n-envs", "2", "--save", str(save)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    progress = tmp_path / "ppo-logs" / "progress.csv"
+    try:
+        deadline = time.monotonic() + 120
+        while not progress.exists() or len(progress.read_text().splitlines()) < 3:  # two updates logged
+            assert time.monotonic() < deadline and process.poll() is None, "the training did not get going"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err.decode()[-2000:]
+    meta = json.loads((tmp_path / "ppo.json").read_text())
+    assert meta["interrupted"] is True and meta["timesteps"] >= 1024
+    assert (tmp_path / "ppo.zip").is_file()
+
+
+def test_training_checks_the_baseline_before_it_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("stable_baselines3")
+    assert main(["train", "--timesteps", "64", "--eval-baseline", "magic", "--save", str(tmp_path / "m" / "ppo")]) == 2
+    assert "unknown policy 'magic'" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
