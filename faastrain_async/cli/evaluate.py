@@ -14,6 +14,7 @@ from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate, split_policies
 from faastrain_async.evaluation.harness import SLO
 from faastrain_async.evaluation.report import Progress, table, write
+from faastrain_async.outputs import output_folder, writing
 
 
 def parse_seeds(texts: list[str]) -> list[int]:
@@ -70,6 +71,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     # The CLI keeps the reward's default latency objective, so the SLO defaults to it too.
     p95 = args.slo_p95 if args.slo_p95 is not None else RewardSettings().slo_seconds
     slo = SLO(p95_seconds=p95, throughput_pct=args.slo_throughput)
+    output_folder(args.out)  # a folder that takes no files fails now, not after the evaluation
     started = time.perf_counter()
     # On the simulator, each policy's episodes run at once on the vector simulator.
     vector = (lambda n: make_vector_env(args, n)) if args.backend == "sim" else None
@@ -82,11 +84,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "interval": args.interval, "episode_steps": args.episode_steps, "action_mode": args.action_mode,
         "reward": args.reward, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas, "sim": args.sim or [],
     }  # fmt: skip
-    paths = write(result, args.out, config)
-    if not args.no_plots:
-        from faastrain_async.evaluation.plots import write_plots
+    with writing(args.out):
+        paths = write(result, args.out, config)
+        if not args.no_plots:
+            from faastrain_async.evaluation.plots import write_plots
 
-        paths += write_plots(result, args.out)
+            paths += write_plots(result, args.out)
     print(table(result))
     print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0

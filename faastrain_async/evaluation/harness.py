@@ -131,7 +131,7 @@ def run_episode(env: FaaSEnv, policy: Policy, world_seed: int) -> list[StepRow]:
     for row in rollout(env, policy, steps=env.env.settings.episode_steps, seed=world_seed):
         rows.append(row)
         if row.truncated:
-            break  # leaving the generator here skips rollout's reset for the next episode
+            break  # truncated early (a settle timeout): the next steps would be another episode
     return rows
 
 
