@@ -14,12 +14,14 @@ from typing import Any, Literal, Mapping, TypeVar
 from faastrain_async.errors import ConfigError
 
 ActionMode = Literal["delta", "updown"]
+WorldPolicy = Literal["continue", "new"]
 SettlePolicy = Literal["continue", "truncate", "raise"]
 RewardPreset = Literal["seed", "normalized"]
 
 ACTION_MODES: tuple[str, ...] = ("delta", "updown")
 SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
 REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
+WORLD_POLICIES: tuple[str, ...] = ("continue", "new")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
@@ -110,6 +112,10 @@ class EnvSettings:
     #: Workload profile spec (see loadgen.profiles), or a path-free trace spec.
     profile: str = DEFAULT_PROFILE
     reward: RewardSettings = field(default_factory=RewardSettings)
+    #: What a reset without a seed does on the simulator: "continue" the world (its time and
+    #: workload go on; the replicas are scaled back), or start a "new" one (a seed drawn from
+    #: the env's generator: a fresh workload draw every episode, for training on a mixture).
+    world: WorldPolicy = "continue"
 
     def __post_init__(self) -> None:
         positive("interval", self.interval)
@@ -134,47 +140,84 @@ class EnvSettings:
         one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
         check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
+        one_of("world", self.world, WORLD_POLICIES)
+
+
+OVERLOAD_MODES: tuple[str, ...] = ("reject", "queue")
+OverloadMode = Literal["reject", "queue"]
 
 
 @dataclass(frozen=True)
 class SimSettings:
-    """The simulated function and cluster (see docs/simulator.md)."""
+    """The simulated function and the node it runs on (see docs/simulator.md).
 
-    #: Concurrent requests one replica serves; more wait in the queue.
-    concurrency: int = 1
-    #: Mean and coefficient of variation of one request's service time (lognormal).
+    ``sim={"calibration": PATH}`` starts from a calibration file's values instead of these
+    defaults (see :mod:`faastrain_async.calibration`); keys given beside it win.
+    """
+
+    # -- the function -------------------------------------------------------------------------
+    #: Mean and coefficient of variation of one request's latency when it runs alone (lognormal).
     service_time: float = 0.2
     service_time_cv: float = 0.5
-    #: A request that has waited this long in the queue fails (a timeout, seconds).
+    #: Requests one replica runs at once (the watchdog's ``max_inflight``).
+    concurrency: int = 1
+    #: Most requests per second one replica completes; None: ``concurrency / service_time``.
+    replica_rate: float | None = None
+    #: Past a replica's capacity: ``"reject"`` answers at once with an error (429, as a watchdog
+    #: with ``max_inflight`` does), ``"queue"`` keeps the request waiting up to ``request_timeout``.
+    overload: OverloadMode = "queue"
+    #: A request that has waited this long fails (a timeout, seconds).
     request_timeout: float = 10.0
-    #: Mean and coefficient of variation of a new replica's cold start (lognormal; cv 0 = fixed).
-    cold_start: float = 3.0
-    cold_start_cv: float = 0.3
-    #: Longest time a terminating replica drains its in-flight requests before it is killed.
-    grace_period: float = 5.0
-    #: CPU seconds one request costs, and the CPU a replica requests (cores).
+    #: CPU seconds one request uses, and the CPU a replica requests (cores).
     cpu_per_request: float = 0.02
     cpu_request: float = 0.1
-    #: CPU an idle replica uses (cores).
+    #: CPU a ready replica uses when idle (cores); it also takes from ``cores``.
     idle_cpu: float = 0.002
     #: Memory a replica requests, uses when idle, and adds per in-flight request (MiB).
     mem_request_mib: float = 128.0
     mem_base_mib: float = 40.0
     mem_per_request_mib: float = 12.0
+    # -- replicas -------------------------------------------------------------------------------
+    #: Mean and coefficient of variation of a new replica's cold start (lognormal; cv 0 = fixed).
+    cold_start: float = 3.0
+    cold_start_cv: float = 0.3
+    #: Mean and coefficient of variation of a removed replica's time to be deleted (lognormal),
+    #: at most ``grace_period``.
+    termination: float = 0.2
+    termination_cv: float = 0.5
+    grace_period: float = 5.0
+    # -- the node -------------------------------------------------------------------------------
+    #: CPU the replicas share (cores); past it requests slow down and capacity stops growing
+    #: with replicas. None: unlimited.
+    cores: float | None = None
+    # -- the simulation -------------------------------------------------------------------------
     #: Integration step of the fluid queue and of the arrival draws (seconds).
     tick: float = 1.0
     #: None runs on a virtual clock (microseconds a step); a number runs on a real clock that
     #: many times faster than wall time (exercises the live engine path without a cluster).
     time_scale: float | None = None
+    #: The calibration file these values came from (provenance only; None: the defaults).
+    calibration: str | None = None
 
     def __post_init__(self) -> None:
         int_at_least("concurrency", self.concurrency, 1)
         for name in ("service_time", "request_timeout", "cpu_per_request", "cpu_request", "mem_request_mib", "tick"):
             positive(name, getattr(self, name))
-        for name in ("service_time_cv", "cold_start", "cold_start_cv", "grace_period", "idle_cpu", "mem_base_mib", "mem_per_request_mib"):
+        for name in (
+            "service_time_cv", "cold_start", "cold_start_cv", "termination", "termination_cv", "grace_period",
+            "idle_cpu", "mem_base_mib", "mem_per_request_mib",
+        ):  # fmt: skip
             non_negative(name, getattr(self, name))
-        if self.time_scale is not None:
-            positive("time_scale", self.time_scale)
+        one_of("overload", self.overload, OVERLOAD_MODES)
+        for name in ("replica_rate", "cores", "time_scale"):
+            if getattr(self, name) is not None:
+                positive(name, getattr(self, name))
+        check(self.calibration is None or isinstance(self.calibration, str), "calibration", self.calibration, "must be a file path")
+
+    @property
+    def per_replica_rate(self) -> float:
+        """Requests per second one replica completes at most."""
+        return self.replica_rate if self.replica_rate is not None else self.concurrency / self.service_time
 
 
 S = TypeVar("S")

@@ -18,6 +18,7 @@ readable live view instead. A bad value exits with status 2 and one line naming 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from loadgen.lifeline import orphaned
 from loadgen.profiles import Profile, ProfileError, Trace, draw_profile
 from loadgen.schedule import ARRIVAL_MODES
 
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--master-port", type=int, default=None, help=f"master port (default {DEFAULT_MASTER_PORT})")
     dist.add_argument("--worker", action="store_true", help="run as a worker of a master")
     dist.add_argument("--master-host", default="127.0.0.1", help="the master a worker joins")
+    p.add_argument(
+        "--parent-pid", type=int, metavar="PID",
+        help="exit when process PID, which started this generator, ends (for programs that run it as a child)",
+    )  # fmt: skip
     return p
 
 
@@ -176,6 +182,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.trace is not None and ("," in args.trace or "|" in args.trace):
         # The path travels inside a profile spec, whose parts are separated by commas ('|' separates choices).
         raise UsageError(f"--trace {args.trace!r}: a trace path must not contain ',' or '|'")
+    if args.parent_pid is not None and orphaned(args.parent_pid):
+        raise UsageError(f"--parent-pid {args.parent_pid} is not the parent of this process (its parent is {os.getppid()}): has it ended?")
 
 
 def locust_arguments(argv: Sequence[str] | None = None) -> list[str]:
@@ -219,6 +227,8 @@ def locust_arguments(argv: Sequence[str] | None = None) -> list[str]:
     ]
     if view:
         out.append("--live-view")
+    if args.parent_pid is not None:
+        out.append(f"--parent-pid={args.parent_pid}")
     if args.workers:
         master_port = args.master_port or _free_port()
         out += ["--processes", str(args.workers), "--master-bind-host", "127.0.0.1"]

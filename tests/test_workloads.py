@@ -175,6 +175,14 @@ def test_bad_specs_get_a_clear_error_naming_the_part(spec: str, message: str) ->
         parse_workload(spec)
 
 
+def test_the_vector_env_runs_fixed_profiles_and_refuses_ranged_ones() -> None:
+    from faastrain_async.env.vector_env import FaaSVectorEnv
+
+    assert FaaSVectorEnv(4, profile="sine:period=600,low=2,high=40").profile == parse_profile("sine:period=600,low=2,high=40")
+    with pytest.raises(ConfigError, match="draws a profile per seed; the vector environment runs one fixed profile"):
+        FaaSVectorEnv(4, profile=RANGED)
+
+
 def test_a_ranged_spec_is_not_a_concrete_profile_and_a_seed_must_be_valid() -> None:
     with pytest.raises(ProfileError, match="draw it with draw_profile"):
         parse_profile(RANGED)

@@ -13,6 +13,11 @@ from loadgen.profiles import Workload
 BACKENDS: tuple[str, ...] = ("sim", "kubernetes")
 
 
+def sim_settings(sim: SimSettings | Mapping[str, Any] | None) -> SimSettings:
+    """The simulator's settings: as given, built from a mapping, or the defaults."""
+    return build_settings(SimSettings, sim, "sim")
+
+
 def make_backend(
     name: str,
     settings: EnvSettings,
@@ -32,7 +37,7 @@ def make_backend(
             raise ConfigError("kubernetes settings (or local_cluster) were given, but backend='sim'; use backend='kubernetes'")
         from faastrain_async.backends.sim.backend import SimBackend
 
-        return SimBackend(build_settings(SimSettings, sim, "sim"), workload)
+        return SimBackend(sim_settings(sim), workload)
     if name == "kubernetes":
         if sim:
             raise ConfigError("sim settings were given, but backend='kubernetes'; use backend='sim'")

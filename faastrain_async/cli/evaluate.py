@@ -8,12 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from faastrain_async.cli.run import add_env_arguments, make_env
+from faastrain_async.cli.run import add_env_arguments, make_env, make_vector_env
 from faastrain_async.config import RewardSettings
+from faastrain_async.env.async_env import _workload
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate, split_policies
 from faastrain_async.evaluation.harness import SLO
 from faastrain_async.evaluation.report import Progress, table, write
+from faastrain_async.outputs import output_folder, writing
 
 
 def parse_seeds(texts: list[str]) -> list[int]:
@@ -70,21 +72,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     # The CLI keeps the reward's default latency objective, so the SLO defaults to it too.
     p95 = args.slo_p95 if args.slo_p95 is not None else RewardSettings().slo_seconds
     slo = SLO(p95_seconds=p95, throughput_pct=args.slo_throughput)
+    output_folder(args.out)  # a folder that takes no files fails now, not after the evaluation
     started = time.perf_counter()
+    # On the simulator, each policy's episodes run at once on the vector simulator, which runs
+    # one fixed profile; a spec that draws a profile per seed runs its episodes one by one.
+    fixed = _workload(args.profile).fixed
+    vector = (lambda n: make_vector_env(args, n)) if args.backend == "sim" and fixed else None
     result = evaluate(
         specs, lambda: make_env(args), seeds=seeds, episodes=args.episodes, slo=slo,
-        progress=Progress(enabled=not args.quiet),
+        progress=Progress(enabled=not args.quiet), make_vector_env=vector,
     )  # fmt: skip
     config = {
         "policies": specs, "seeds": seeds, "episodes": args.episodes, "backend": args.backend, "profile": args.profile,
         "interval": args.interval, "episode_steps": args.episode_steps, "action_mode": args.action_mode,
         "reward": args.reward, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas, "sim": args.sim or [],
     }  # fmt: skip
-    paths = write(result, args.out, config)
-    if not args.no_plots:
-        from faastrain_async.evaluation.plots import write_plots
+    with writing(args.out):
+        paths = write(result, args.out, config)
+        if not args.no_plots:
+            from faastrain_async.evaluation.plots import write_plots
 
-        paths += write_plots(result, args.out)
+            paths += write_plots(result, args.out)
     print(table(result))
     print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0

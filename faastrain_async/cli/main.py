@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from faastrain_async.cli import run
+from faastrain_async.cli.interrupts import raising_interrupts, signal_of
 from faastrain_async.cli.logs import LEVELS, configure_logging
 from faastrain_async.errors import FaaSTrainError
 
@@ -36,13 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(json=args.log_json, level=args.log_level)
     try:
-        return int(args.func(args) or 0)
+        with raising_interrupts():
+            return int(args.func(args) or 0)
     except FaaSTrainError as e:
         print(f"faastrain: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("faastrain: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = signal_of(e)
+        print(f"faastrain: interrupted ({signum.name})", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Locust monkey-patches the interpreter with gevent when imported, which hangs asy
 runs only in its own process; this module must never import locust or gevent. It starts the
 generator, reads its per-second JSON lines as typed events, reports intended and achieved
 rates over a window, and stops it: SIGTERM to its process group, then SIGKILL after a
-timeout, so worker processes go too.
+timeout, so worker processes go too. It never outlives this process: the kernel kills it
+when this process ends (PR_SET_PDEATHSIG), even by SIGKILL, and it and its local workers
+check their parents (``--parent-pid``).
 
     async with LoadGenerator(LoadGenSettings(url="http://127.0.0.1:8080/function/echo",
                                              profile="sine:period=600,low=2,high=40")) as load:
@@ -29,6 +31,7 @@ import structlog
 from faastrain_async.config import check, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
+from loadgen.lifeline import die_with_parent
 from loadgen.lines import LoadEnded, LoadEvent, LoadSecond, LoadStarted, parse_line
 from loadgen.profiles import ProfileError, parse_workload
 from loadgen.schedule import ARRIVAL_MODES
@@ -225,7 +228,10 @@ class LoadGenerator:
         """
         if self._proc is not None:
             return
-        cmd = self.settings.command(self._python)
+        # It must end with this process however this one ends (a generator left behind keeps
+        # loading the function): the kernel kills it when we end, and it and its workers
+        # also watch their parents.
+        cmd = [*self.settings.command(self._python), "--parent-pid", str(os.getpid())]
         # A session of its own: stop() signals the whole group, local workers included.
         self._proc = await asyncio.create_subprocess_exec(
             *cmd,
@@ -233,6 +239,7 @@ class LoadGenerator:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.info("loadgen.spawned", pid=self._proc.pid, profile=self.settings.profile, url=self.settings.url)
         self._tasks = [

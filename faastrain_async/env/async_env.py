@@ -40,8 +40,9 @@ step) and ``"rgb_array"`` (replicas against load so far).
 workload). A ``profile`` spec with ranges, choices or ``mix:`` (see loadgen.workload) gives
 each seeded episode the concrete profile ``loadgen.profiles.draw_profile(profile, s)``, on
 every backend. ``areset()`` without a seed continues the world where it is, with the
-replicas scaled back to ``initial_replicas`` (or ``options={"replicas": n}``). Both settle
-and measure one window before answering.
+replicas scaled back to ``initial_replicas`` (or ``options={"replicas": n}``); with
+``world="new"`` it starts a new world from a seed drawn from the env's generator instead
+(and so draws a new profile). Both settle and measure one window before answering.
 
 ## Version history
 * v1: FaaSTrainGym-compatible spaces and reward; settle barrier; windows after settling.
@@ -149,6 +150,8 @@ class AsyncFaaSEnv:
             rng, _ = seeding.np_random(seed)
             self.np_random = rng
             world_seed = seed if seed is not None else int(rng.integers(2**63 - 1))
+        elif s.world == "new":
+            world_seed = int(self.np_random.integers(2**63 - 1))
         record = await self.engine.reset(seed=world_seed, replicas=replicas)
         self.episode += 1
         self.steps = 0

@@ -60,6 +60,9 @@ class Portal:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise FaaSTrainError(f"the call did not finish within {timeout:g}s; it was cancelled") from None
+        except BaseException:
+            future.cancel()  # interrupted (SIGINT / SIGTERM): stop the call too; close() follows
+            raise
 
     def close(self) -> None:
         """Cancel what still runs, stop the loop and join its thread."""

@@ -15,5 +15,6 @@ def register_envs() -> None:
         gymnasium.register(
             id=ENV_ID,
             entry_point="faastrain_async.env.gym_env:FaaSEnv",
+            vector_entry_point="faastrain_async.env.vector_env:FaaSVectorEnv",
             max_episode_steps=MAX_EPISODE_STEPS,
         )
