@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -53,7 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/evaluate"), help="output folder (default: runs/evaluate)")
     parser.add_argument("--slo-p95", type=float, default=None, help="p95 execution-time objective, s (default: the reward's slo_seconds, 1)")
     parser.add_argument("--slo-throughput", type=float, default=99.0, help="throughput objective, %% (default: 99)")
-    parser.add_argument("--no-plots", action="store_true", help="write no PNG (no matplotlib needed)")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     add_env_arguments(parser)
     parser.set_defaults(func=run_evaluate)
@@ -64,9 +63,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not specs:
         raise ConfigError("no policy given: --policies hpa,kpa,static:4 (or --policy SPEC, repeatable)")
     seeds = parse_seeds(args.seeds)
-    if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
-        # Say so before the evaluation runs, not after.
-        raise ConfigError("PNG plots need matplotlib: pip install 'faastrain[plot]', or pass --no-plots")
     # The CLI keeps the reward's default latency objective, so the SLO defaults to it too.
     p95 = args.slo_p95 if args.slo_p95 is not None else RewardSettings().slo_seconds
     slo = SLO(p95_seconds=p95, throughput_pct=args.slo_throughput)
