@@ -24,11 +24,10 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import structlog
-
 from faastrain_async.config import check, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
+from faastrain_async.logger import get_logger
 from loadgen.lines import LoadEnded, LoadEvent, LoadSecond, LoadStarted, parse_line
 from loadgen.profiles import ProfileError, parse_profile
 from loadgen.schedule import ARRIVAL_MODES
@@ -43,7 +42,7 @@ __all__ = [
     "parse_event",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _STDERR_LINES = 40  # kept to explain a failure
 

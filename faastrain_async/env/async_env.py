@@ -51,7 +51,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import structlog
 from gymnasium.utils import seeding
 
 from faastrain_async.backends import make_backend
@@ -60,9 +59,10 @@ from faastrain_async.config import EnvSettings, RewardSettings, SimSettings, bui
 from faastrain_async.engine.engine import Engine, StepRecord
 from faastrain_async.env import actions, rewards, spaces
 from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
+from faastrain_async.logger import get_logger
 from loadgen.profiles import Profile, ProfileError, parse_profile
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import structlog
 import yaml
 from aiohttp import web
 
@@ -35,8 +34,9 @@ from faastrain_async.local.prometheus import PrometheusServer, find_prometheus
 from faastrain_async.local.settings import BUILTIN_KINDS, NAMESPACE, ClusterSettings, FunctionSpec
 from faastrain_async.local.store import Store
 from faastrain_async.local.usage import UsageSampler
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds the API server gives open requests (watches) to end when it stops.
 SERVER_SHUTDOWN = 2.0

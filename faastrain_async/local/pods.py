@@ -25,14 +25,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import structlog
 
 from faastrain_async.local.errors import LocalClusterError
 from faastrain_async.local.objects import HEALTH_PATH, Pod, timestamp
 from faastrain_async.local.settings import ClusterSettings, FunctionSpec
 from faastrain_async.local.store import Store
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds to wait for a process to exit after SIGKILL before reporting it stuck.

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-import structlog
 from kubernetes_asyncio import client, config
 
 from faastrain_async.backends.kubernetes.load import GatewayLoad
@@ -17,8 +16,9 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.clients.prometheus import PrometheusClient
 from faastrain_async.clock import RealClock
 from faastrain_async.errors import BackendError, ConfigError
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 class KubernetesBackend:
