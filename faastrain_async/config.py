@@ -16,10 +16,14 @@ from faastrain_async.errors import ConfigError
 ActionMode = Literal["delta", "updown"]
 SettlePolicy = Literal["continue", "truncate", "raise"]
 RewardPreset = Literal["seed", "normalized"]
+ObservationDtype = Literal["float32", "float64"]
+EpisodeEnd = Literal["truncated", "terminated"]
 
 ACTION_MODES: tuple[str, ...] = ("delta", "updown")
 SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
 REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
+OBSERVATION_DTYPES: tuple[str, ...] = ("float32", "float64")
+EPISODE_ENDS: tuple[str, ...] = ("truncated", "terminated")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
@@ -92,8 +96,11 @@ class EnvSettings:
 
     #: Length of the measurement window that starts once the scaling has settled (seconds).
     interval: float = 30.0
-    #: Steps per episode; the episode is then truncated (a time limit, never terminated).
+    #: Steps per episode (``gymnasium.make``'s ``max_episode_steps`` sets the same number).
     episode_steps: int = 10
+    #: What the episode's last step reports: "truncated" (a time limit, Gymnasium's meaning)
+    #: or "terminated" (the ``done`` that FaaSTrainGym and DRe-SCale agents wait for).
+    episode_end: EpisodeEnd = "truncated"
     min_replicas: int = 1
     max_replicas: int = 10
     #: Replicas requested at every reset.
@@ -110,10 +117,13 @@ class EnvSettings:
     #: Workload profile spec (see loadgen.profiles), or a path-free trace spec.
     profile: str = DEFAULT_PROFILE
     reward: RewardSettings = field(default_factory=RewardSettings)
+    #: The observation's dtype: float64 for agents written for FaaSTrainGym or DRe-SCale.
+    observation_dtype: ObservationDtype = "float32"
 
     def __post_init__(self) -> None:
         positive("interval", self.interval)
         int_at_least("episode_steps", self.episode_steps, 1)
+        one_of("episode_end", self.episode_end, EPISODE_ENDS)
         int_at_least("min_replicas", self.min_replicas, 0)
         int_at_least("max_replicas", self.max_replicas, 1)
         if self.min_replicas > self.max_replicas:
@@ -134,6 +144,33 @@ class EnvSettings:
         one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
         check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
+        one_of("observation_dtype", self.observation_dtype, OBSERVATION_DTYPES)
+
+
+#: Settings under which agents written for another environment run unmodified
+#: (docs/migration.md); the keywords given beside ``preset=`` override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # FaaSTrainGym's code: Discrete(11) deltas -5..+5, replicas in [1, 10], a -1000 penalty,
+    # float64 observations, and done (terminated) after 10 steps.
+    "faastraingym": {
+        "action_mode": "delta", "max_delta": 5, "min_replicas": 1, "max_replicas": 10, "episode_steps": 10,
+        "episode_end": "terminated", "observation_dtype": "float64", "reward": {"preset": "seed", "penalty": -1000.0},
+    },
+    # DRe-SCale's agents: Discrete(5) deltas -2..+2, up to 24 replicas, a -100 penalty,
+    # float64 observations, and done (terminated) after 10 steps.
+    "drescale": {
+        "action_mode": "delta", "max_delta": 2, "min_replicas": 1, "max_replicas": 24, "episode_steps": 10,
+        "episode_end": "terminated", "observation_dtype": "float64", "reward": {"preset": "seed", "penalty": -100.0},
+    },
+}
+
+
+def with_preset(preset: str | None, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of ``preset`` (None: none), overridden by those ``given``."""
+    if preset is None:
+        return dict(given)
+    one_of("preset", preset, tuple(PRESETS))
+    return {**PRESETS[preset], **given}
 
 
 @dataclass(frozen=True)
