@@ -165,12 +165,19 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def with_preset(preset: str | None, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings of ``preset`` (None: none), overridden by those ``given``."""
-    if preset is None:
-        return dict(given)
-    one_of("preset", preset, tuple(PRESETS))
-    return {**PRESETS[preset], **given}
+def env_settings(preset: str | None = None, **given: Any) -> EnvSettings:
+    """The settings of ``preset`` (None: none) overridden by those ``given``; ``reward`` may be
+    a preset name, a mapping or RewardSettings."""
+    if preset is not None:
+        one_of("preset", preset, tuple(PRESETS))
+        given = {**PRESETS[preset], **given}
+    reward = given.pop("reward", None)
+    if isinstance(reward, str):
+        reward = {"preset": reward}
+    try:
+        return EnvSettings(reward=build_settings(RewardSettings, reward, "reward"), **given)
+    except TypeError as e:  # an unknown keyword
+        raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
 
 
 @dataclass(frozen=True)

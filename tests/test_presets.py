@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import gymnasium
 import numpy as np
 import pytest
@@ -112,3 +115,17 @@ def test_an_env_made_again_from_its_spec_keeps_its_episode_length() -> None:
     assert again.spec is not None and again.spec.max_episode_steps == 12
     env.close()
     again.close()
+
+
+def test_the_cli_preset_sets_the_settings_and_options_override_it(tmp_path: Path) -> None:
+    from faastrain_async.cli.main import main
+
+    assert main(["run", "--preset", "drescale", "--policy", "random", "--steps", "25", "--out", str(tmp_path / "a")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a" / "steps.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if r["action"] is not None]
+    assert {r["action"] for r in steps} <= set(range(5))
+    assert [r["step"] for r in steps if r["terminated"]] == [10, 10]
+    assert not any(r["truncated"] for r in steps)
+    assert main(["run", "--preset", "drescale", "--max-replicas", "3", "--policy", "random", "--steps", "25", "--out", str(tmp_path / "b")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "b" / "steps.jsonl").read_text().splitlines()]
+    assert max(r["info"]["target"] for r in rows) == 3

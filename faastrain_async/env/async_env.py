@@ -58,7 +58,7 @@ from gymnasium.utils import seeding
 
 from faastrain_async.backends import make_backend
 from faastrain_async.backends.ports import Backend
-from faastrain_async.config import EnvSettings, RewardSettings, SimSettings, build_settings, with_preset
+from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.engine.engine import Engine, StepRecord
 from faastrain_async.env import actions, rewards, spaces
 from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
@@ -68,12 +68,6 @@ from loadgen.profiles import Profile, ProfileError, parse_profile
 log = get_logger(__name__)
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
-
-
-def _reward_settings(reward: str | RewardSettings | Mapping[str, Any] | None) -> RewardSettings:
-    if isinstance(reward, str):
-        return RewardSettings(preset=reward)  # type: ignore[arg-type]
-    return build_settings(RewardSettings, reward, "reward")
 
 
 def _profile(spec: str | Profile) -> Profile:
@@ -102,13 +96,9 @@ class AsyncFaaSEnv:
     ) -> None:
         if reward is not None:
             settings["reward"] = reward
-        settings = with_preset(preset, settings)
-        try:
-            if profile is not None:
-                settings["profile"] = profile if isinstance(profile, str) else profile.spec
-            self.settings = EnvSettings(reward=_reward_settings(settings.pop("reward", None)), **settings)
-        except TypeError as e:  # an unknown keyword
-            raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
+        if profile is not None:
+            settings["profile"] = profile if isinstance(profile, str) else profile.spec
+        self.settings = env_settings(preset, **settings)
         self.profile = _profile(profile if profile is not None else self.settings.profile)
         if isinstance(backend, str):
             self.backend = make_backend(
