@@ -61,6 +61,10 @@ def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     check(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
 
 
+def http_method(name: str, value: object) -> None:
+    check(isinstance(value, str) and value.isalpha(), name, value, "must be an HTTP method such as POST or GET")
+
+
 @dataclass(frozen=True)
 class RewardSettings:
     """How a step's window becomes a reward (see docs/environment.md, "Reward").

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from faastrain_async.config import check, int_at_least, one_of, positive
+from faastrain_async.config import check, http_method, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
 from faastrain_async.logger import get_logger
@@ -91,7 +91,7 @@ class LoadGenSettings:
         one_of("arrivals", self.arrivals, ARRIVAL_MODES)
         for name in ("timeout", "start_timeout", "stop_timeout"):
             positive(name, getattr(self, name))
-        check(isinstance(self.method, str) and self.method.isalpha(), "method", self.method, "must be an HTTP method such as POST or GET")
+        http_method("method", self.method)
         check(isinstance(self.body, str), "body", self.body, "must be a string")
         check(isinstance(self.expect_status, int) and 100 <= self.expect_status <= 599, "expect_status", self.expect_status,
               "must be an HTTP status in 100..599")
