@@ -17,11 +17,15 @@ ActionMode = Literal["delta", "updown"]
 WorldPolicy = Literal["continue", "new"]
 SettlePolicy = Literal["continue", "truncate", "raise"]
 RewardPreset = Literal["seed", "normalized"]
+ObservationDtype = Literal["float32", "float64"]
+EpisodeEnd = Literal["truncated", "terminated"]
 
 ACTION_MODES: tuple[str, ...] = ("delta", "updown")
 SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
 REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
 WORLD_POLICIES: tuple[str, ...] = ("continue", "new")
+OBSERVATION_DTYPES: tuple[str, ...] = ("float32", "float64")
+EPISODE_ENDS: tuple[str, ...] = ("truncated", "terminated")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
@@ -59,6 +63,10 @@ def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     check(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
 
 
+def http_method(name: str, value: object) -> None:
+    check(isinstance(value, str) and value.isalpha(), name, value, "must be an HTTP method such as POST or GET")
+
+
 @dataclass(frozen=True)
 class RewardSettings:
     """How a step's window becomes a reward (see docs/environment.md, "Reward").
@@ -94,8 +102,11 @@ class EnvSettings:
 
     #: Length of the measurement window that starts once the scaling has settled (seconds).
     interval: float = 30.0
-    #: Steps per episode; the episode is then truncated (a time limit, never terminated).
+    #: Steps per episode (``gymnasium.make``'s ``max_episode_steps`` sets the same number).
     episode_steps: int = 10
+    #: What the episode's last step reports: "truncated" (a time limit, Gymnasium's meaning)
+    #: or "terminated" (the ``done`` that FaaSTrainGym and DRe-SCale agents wait for).
+    episode_end: EpisodeEnd = "truncated"
     min_replicas: int = 1
     max_replicas: int = 10
     #: Replicas requested at every reset.
@@ -116,10 +127,13 @@ class EnvSettings:
     #: workload go on; the replicas are scaled back), or start a "new" one (a seed drawn from
     #: the env's generator: a fresh workload draw every episode, for training on a mixture).
     world: WorldPolicy = "continue"
+    #: The observation's dtype: float64 for agents written for FaaSTrainGym or DRe-SCale.
+    observation_dtype: ObservationDtype = "float32"
 
     def __post_init__(self) -> None:
         positive("interval", self.interval)
         int_at_least("episode_steps", self.episode_steps, 1)
+        one_of("episode_end", self.episode_end, EPISODE_ENDS)
         int_at_least("min_replicas", self.min_replicas, 0)
         int_at_least("max_replicas", self.max_replicas, 1)
         if self.min_replicas > self.max_replicas:
@@ -141,6 +155,40 @@ class EnvSettings:
         check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
         one_of("world", self.world, WORLD_POLICIES)
+        one_of("observation_dtype", self.observation_dtype, OBSERVATION_DTYPES)
+
+
+#: Settings under which agents written for another environment run unmodified
+#: (docs/migration.md); the keywords given beside ``preset=`` override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # FaaSTrainGym's code: Discrete(11) deltas -5..+5, replicas in [1, 10], a -1000 penalty,
+    # float64 observations, and done (terminated) after 10 steps.
+    "faastraingym": {
+        "action_mode": "delta", "max_delta": 5, "min_replicas": 1, "max_replicas": 10, "episode_steps": 10,
+        "episode_end": "terminated", "observation_dtype": "float64", "reward": {"preset": "seed", "penalty": -1000.0},
+    },
+    # DRe-SCale's agents: Discrete(5) deltas -2..+2, up to 24 replicas, a -100 penalty,
+    # float64 observations, and done (terminated) after 10 steps.
+    "drescale": {
+        "action_mode": "delta", "max_delta": 2, "min_replicas": 1, "max_replicas": 24, "episode_steps": 10,
+        "episode_end": "terminated", "observation_dtype": "float64", "reward": {"preset": "seed", "penalty": -100.0},
+    },
+}
+
+
+def env_settings(preset: str | None = None, **given: Any) -> EnvSettings:
+    """The settings of ``preset`` (None: none) overridden by those ``given``; ``reward`` may be
+    a preset name, a mapping or RewardSettings."""
+    if preset is not None:
+        one_of("preset", preset, tuple(PRESETS))
+        given = {**PRESETS[preset], **given}
+    reward = given.pop("reward", None)
+    if isinstance(reward, str):
+        reward = {"preset": reward}
+    try:
+        return EnvSettings(reward=build_settings(RewardSettings, reward, "reward"), **given)
+    except TypeError as e:  # an unknown keyword
+        raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
 
 
 OVERLOAD_MODES: tuple[str, ...] = ("reject", "queue")

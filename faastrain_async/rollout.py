@@ -31,24 +31,32 @@ class StepRow(NamedTuple):
     step: int
     action: int | None  # None for the observation a reset returned
     reward: float | None
+    terminated: bool
     truncated: bool
     obs: dict[str, float]
     info: dict[str, Any]
 
     def flat(self) -> dict[str, Any]:
         """A single-level mapping (a CSV row)."""
-        row: dict[str, Any] = {"episode": self.episode, "step": self.step, "action": self.action, "reward": self.reward, "truncated": self.truncated}
+        row: dict[str, Any] = {
+            "episode": self.episode, "step": self.step, "action": self.action, "reward": self.reward,
+            "terminated": self.terminated, "truncated": self.truncated,
+        }  # fmt: skip
         row.update(self.obs)
         row.update(self.info)
         return row
 
 
-def _row(episode: int, obs: np.ndarray, info: dict[str, Any], action: int | None, reward: float | None, truncated: bool) -> StepRow:
+def _row(
+    episode: int, obs: np.ndarray, info: dict[str, Any], action: int | None, reward: float | None,
+    terminated: bool = False, truncated: bool = False,
+) -> StepRow:
     return StepRow(
         episode=episode,
         step=int(info["step"]),
         action=action,
         reward=reward,
+        terminated=terminated,
         truncated=truncated,
         obs={name: float(v) for name, v in zip(OBSERVATION_FIELDS, obs)},
         info={k: info[k] for k in INFO_KEYS if k in info},
@@ -69,10 +77,10 @@ def rollout(env: FaaSEnv, policy: Policy, *, steps: int, seed: int | None) -> It
         if ended:
             episode += 1
             obs, info = env.reset(seed=seed if episode == 1 else None)
-            yield _row(episode, obs, info, None, None, False)
+            yield _row(episode, obs, info, None, None)
         action = int(policy.act(obs, info))
         obs, reward, terminated, truncated, info = env.step(action)
-        yield _row(episode, obs, info, action, float(reward), bool(truncated))
+        yield _row(episode, obs, info, action, float(reward), bool(terminated), bool(truncated))
         ended = bool(terminated or truncated)
 
 

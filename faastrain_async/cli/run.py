@@ -12,17 +12,22 @@ from typing import Any
 
 from faastrain_async.backends import BACKENDS
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings
-from faastrain_async.config import ACTION_MODES, REWARD_PRESETS, EnvSettings
+from faastrain_async.config import ACTION_MODES, EPISODE_ENDS, OBSERVATION_DTYPES, PRESETS, REWARD_PRESETS, EnvSettings
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
 from faastrain_async.cli.interrupts import signal_of
 from faastrain_async.outputs import write_text, writing
-from faastrain_async.policies import Policy, make_policy
+from faastrain_async.policies import POLICIES, Policy, make_policy
 from faastrain_async.rollout import StepRow, StepWriter, rollout, summarize
 
 #: Longer runs show a progress line instead of a line per step (unless --verbose).
 STEP_LINES_UP_TO = 200
+
+
+def policy_names() -> str:
+    """Every policy :func:`make_policy` knows, for the help of the options that take one."""
+    return ", ".join(POLICIES)
 
 
 def key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
@@ -43,19 +48,43 @@ def key_values(pairs: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
+#: The environment options that set an EnvSettings field of the same name.
+ENV_OPTIONS: dict[str, tuple[type, str]] = {
+    "profile": (str, "workload profile spec"),
+    "interval": (float, "measurement window, seconds"),
+    "episode_steps": (int, "steps per episode"),
+    "action_mode": (str, "delta: Discrete(2*max_delta+1); updown: Discrete(2)"),
+    "max_delta": (int, "largest replica change of one action (delta mode)"),
+    "reward": (str, "reward function (docs/environment.md)"),
+    "min_replicas": (int, "fewest replicas (also the replicas at each reset)"),
+    "max_replicas": (int, "most replicas"),
+    "settle_timeout": (float, "longest wait for the replicas to settle, seconds"),
+    "episode_end": (str, "what the last step of an episode reports"),
+    "observation_dtype": (str, "dtype of the observations"),
+}
+_CHOICES = {
+    "action_mode": ACTION_MODES, "reward": REWARD_PRESETS, "episode_end": EPISODE_ENDS, "observation_dtype": OBSERVATION_DTYPES,
+}  # fmt: skip
+
+
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """The environment's options, shared by every command that makes an env."""
     d = EnvSettings()  # the defaults are the environment's own
     env = parser.add_argument_group("environment")
-    env.add_argument("--backend", choices=BACKENDS, default="sim", help="where the replicas live (default: sim)")
-    env.add_argument("--profile", default=d.profile, help=f"workload profile spec (default: {d.profile})")
-    env.add_argument("--interval", type=float, default=d.interval, help=f"measurement window, seconds (default: {d.interval:g})")
-    env.add_argument("--episode-steps", type=int, default=d.episode_steps, help=f"steps per episode (default: {d.episode_steps})")
-    env.add_argument("--action-mode", choices=ACTION_MODES, default=d.action_mode)
-    env.add_argument("--reward", choices=REWARD_PRESETS, default=d.reward.preset)
-    env.add_argument("--min-replicas", type=int, default=d.min_replicas)
-    env.add_argument("--max-replicas", type=int, default=d.max_replicas)
-    env.add_argument("--settle-timeout", type=float, default=d.settle_timeout)
+    env.add_argument("--backend", choices=BACKENDS, default="sim", help="where the replicas live")
+    env.add_argument(
+        "--preset", choices=tuple(PRESETS), default=None,
+        help="the settings agents written for FaaSTrainGym or DRe-SCale expect (docs/migration.md); options below override it",
+    )  # fmt: skip
+    preset_sets = {name for values in PRESETS.values() for name in values}
+    for name, (kind, text) in ENV_OPTIONS.items():
+        default = d.reward.preset if name == "reward" else getattr(d, name)
+        # None unless given, so that a default does not override the preset; the help tells the default.
+        unless = ", or the preset's" if name in preset_sets else ""
+        env.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, choices=_CHOICES.get(name), default=None,
+            help=f"{text} (default: {default}{unless})",
+        )  # fmt: skip
     env.add_argument("--sim", action="append", metavar="KEY=VALUE", help="a simulator setting, e.g. --sim cold_start=5")
     env.add_argument("--kube", action="append", metavar="KEY=VALUE", help="a kubernetes backend setting, e.g. --kube kubeconfig=PATH")
     env.add_argument(
@@ -65,14 +94,17 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     env.add_argument("--state-dir", help="with --local-cluster: the state directory of the running local cluster (default: local up's)")
 
 
+def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The environment settings the options give: those given, and the preset."""
+    given = {name: getattr(args, name) for name in ENV_OPTIONS if getattr(args, name) is not None}
+    if args.min_replicas is not None:
+        given["initial_replicas"] = args.min_replicas
+    return {"preset": args.preset, **given}
+
+
 def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEnv:
     """The env the arguments describe."""
-    kwargs: dict[str, Any] = dict(
-        profile=args.profile, interval=args.interval, episode_steps=args.episode_steps,
-        action_mode=args.action_mode, reward=args.reward, min_replicas=args.min_replicas,
-        max_replicas=args.max_replicas, settle_timeout=args.settle_timeout,
-    )
-    kwargs["initial_replicas"] = args.min_replicas
+    kwargs = env_keywords(args)
     if args.state_dir is not None and not args.local_cluster:
         raise ConfigError("--state-dir names a running local cluster; it needs --local-cluster")
     if args.backend == "sim":
@@ -133,11 +165,11 @@ def attach_local_cluster(kube: dict[str, Any], state_dir: str | None) -> bool:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("run", help="run a policy in the environment and record every step")
-    parser.add_argument("--policy", default="threshold", help="random | hold | threshold[:target=0.7,tolerance=0.1] (default: threshold)")
-    parser.add_argument("--steps", type=int, default=100, help="steps to run (default: 100)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the world and of the policy (default: 0)")
+    parser.add_argument("--policy", default="threshold", help=f"a policy spec, NAME[:key=value,...]; NAME is one of {policy_names()}")
+    parser.add_argument("--steps", type=int, default=100, help="steps to run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the world and of the policy")
     parser.add_argument("--out", type=Path, help="folder for steps.jsonl|csv and summary.json")
-    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="format of the steps file")
     parser.add_argument("--verbose", action="store_true", help=f"a line per step even past {STEP_LINES_UP_TO} steps")
     add_env_arguments(parser)
     parser.set_defaults(func=run)
@@ -173,8 +205,9 @@ def run(args: argparse.Namespace) -> int:
             _roll(env, policy, args, writer, rows, started)
         except KeyboardInterrupt as stop:
             interrupted = stop
-        summary = summarize(rows, args.interval)
-        summary.update(policy=args.policy, backend=args.backend, profile=args.profile, seed=args.seed,
+        settings = env.env.settings
+        summary = summarize(rows, settings.interval)
+        summary.update(policy=args.policy, backend=args.backend, preset=args.preset, profile=settings.profile, seed=args.seed,
                        wall_seconds=round(time.perf_counter() - started, 3))  # fmt: skip
         if interrupted is not None:
             summary["interrupted"] = signal_of(interrupted).name

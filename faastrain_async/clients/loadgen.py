@@ -26,12 +26,11 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import structlog
-
-from faastrain_async.config import check, int_at_least, one_of, positive
+from faastrain_async.config import check, http_method, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
 from loadgen.lifeline import die_with_parent
+from faastrain_async.logger import get_logger
 from loadgen.lines import LoadEnded, LoadEvent, LoadSecond, LoadStarted, parse_line
 from loadgen.profiles import ProfileError, parse_workload
 from loadgen.schedule import ARRIVAL_MODES
@@ -46,7 +45,7 @@ __all__ = [
     "parse_event",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _STDERR_LINES = 40  # kept to explain a failure
 
@@ -95,7 +94,7 @@ class LoadGenSettings:
         one_of("arrivals", self.arrivals, ARRIVAL_MODES)
         for name in ("timeout", "start_timeout", "stop_timeout"):
             positive(name, getattr(self, name))
-        check(isinstance(self.method, str) and self.method.isalpha(), "method", self.method, "must be an HTTP method such as POST or GET")
+        http_method("method", self.method)
         check(isinstance(self.body, str), "body", self.body, "must be a string")
         check(isinstance(self.expect_status, int) and 100 <= self.expect_status <= 599, "expect_status", self.expect_status,
               "must be an HTTP status in 100..599")

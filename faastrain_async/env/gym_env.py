@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -112,6 +113,17 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
             EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.workload.peak)
             if render_mode == "rgb_array" else None
         )  # fmt: skip
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps per episode; setting it (between episodes) changes the env's settings."""
+        return self.env.settings.episode_steps
+
+    @episode_steps.setter
+    def episode_steps(self, steps: int) -> None:
+        self.env.settings = dataclasses.replace(self.env.settings, episode_steps=steps)
+        if self._plot is not None:
+            self._plot.episode_steps = steps
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:

@@ -44,10 +44,10 @@ from gymnasium.vector.utils import batch_space
 
 from faastrain_async.backends import sim_settings
 from faastrain_async.backends.sim.batch import BatchModel, BatchState, BatchWindow
-from faastrain_async.config import EnvSettings, RewardSettings, SimSettings
-from faastrain_async.env import rewards, spaces
+from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.backends.sim.backend import SimBackend
-from faastrain_async.env.async_env import AsyncFaaSEnv, _reward_settings, _workload
+from faastrain_async.env import rewards, spaces
+from faastrain_async.env.async_env import AsyncFaaSEnv, _workload
 from faastrain_async.errors import ConfigError, ResetNeeded, SettleTimeout
 from loadgen.profiles import Profile, Workload
 
@@ -65,6 +65,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         num_envs: int = 1,
         *,
         backend: str = "sim",
+        preset: str | None = None,
         profile: str | Workload | Profile | None = None,
         reward: str | RewardSettings | Mapping[str, Any] | None = None,
         sim: SimSettings | Mapping[str, Any] | None = None,
@@ -87,12 +88,11 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         limit = settings.pop("max_episode_steps", None)
         if limit is not None:
             settings.setdefault("episode_steps", limit)
-        try:
-            if profile is not None:
-                settings["profile"] = profile if isinstance(profile, str) else profile.spec
-            self.settings = EnvSettings(reward=_reward_settings(reward), **settings)
-        except TypeError as e:  # an unknown keyword
-            raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
+        if reward is not None:
+            settings["reward"] = reward
+        if profile is not None:
+            settings["profile"] = profile if isinstance(profile, str) else profile.spec
+        self.settings = env_settings(preset, **settings)
         self.sim = sim_settings(sim)
         if self.sim.time_scale is not None:
             raise ConfigError(f"sim time_scale={self.sim.time_scale!r}: the vector environment runs on virtual time only")
@@ -206,15 +206,16 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         reward = rewards.rewards(obs[:, 1], obs[:, 0], obs[:, 4], obs[:, 5], window.replicas, applied, s)
         self.target = target
         self.steps = np.where(restart, 0, self.steps + 1)
-        truncated = (self.steps >= s.episode_steps) | (~window.settled & (s.on_settle_timeout == "truncate"))
-        truncated &= ~restart
+        last = (self.steps >= s.episode_steps) & ~restart
+        terminated = last & (s.episode_end == "terminated")
+        truncated = (last & ~terminated) | (~window.settled & (s.on_settle_timeout == "truncate") & ~restart)
         reward = np.where(restart, 0.0, reward)
         info = self._info(window, delta, requested, clamped & ~restart, applied)
         if self.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP:
-            self._reset_now(truncated, obs, info)
+            self._reset_now(terminated | truncated, obs, info)
         else:
-            self._ended = truncated.copy()
-        return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, info
+            self._ended = terminated | truncated
+        return obs, reward, terminated, truncated, info
 
     def _reset_now(self, ended: np.ndarray, obs: np.ndarray, info: dict[str, Any]) -> None:
         """SAME_STEP: reset the environments whose episode just ended, in place in ``obs`` and
@@ -242,7 +243,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         served = w.successes
         thr = np.where(w.requests > 0, 100.0 * served / np.where(w.requests > 0, w.requests, 1.0), 100.0)
         exec_s = np.where(np.isnan(w.mean_exec), 0.0, w.mean_exec)
-        return np.stack([exec_s, thr, w.requests, w.replicas, w.cpu, w.mem], axis=1).astype(np.float32)
+        return np.stack([exec_s, thr, w.requests, w.replicas, w.cpu, w.mem], axis=1).astype(self.settings.observation_dtype)
 
     def _info(
         self, w: BatchWindow, delta: np.ndarray, requested: np.ndarray, clamped: np.ndarray, applied: np.ndarray,

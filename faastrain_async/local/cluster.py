@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import Any
 
 import psutil
-import structlog
 import yaml
 from aiohttp import web
 
@@ -38,8 +37,9 @@ from faastrain_async.local.settings import BUILTIN_KINDS, NAMESPACE, ClusterSett
 from faastrain_async.local.statedir import StateDirLock, remove_record, resolve, write_record
 from faastrain_async.local.store import Store
 from faastrain_async.local.usage import UsageSampler
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds the API server gives open requests (watches) to end when it stops.
 SERVER_SHUTDOWN = 2.0

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import structlog
 
 from faastrain_async.local.errors import LocalClusterError
 from faastrain_async.local.objects import HEALTH_PATH, Pod, timestamp
@@ -33,8 +32,9 @@ from faastrain_async.local.settings import ClusterSettings, FunctionSpec
 from faastrain_async.local.statedir import MARK
 from faastrain_async.local.store import Store
 from loadgen.lifeline import die_with_parent
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds to wait for a process to exit after SIGKILL before reporting it stuck.
 KILL_WAIT = 5.0

@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 
 import aiohttp
-import structlog
 import yaml
 
 from faastrain_async.local.errors import LocalClusterError, PrometheusNotFound
 from faastrain_async.local.pods import terminate
+from faastrain_async.logger import get_logger
 from loadgen.lifeline import die_with_parent
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds Prometheus gets to exit after SIGTERM before SIGKILL.
 STOP_GRACE = 10.0

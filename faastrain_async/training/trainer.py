@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 
 from faastrain_async.backends.sim.backend import SimBackend
 from faastrain_async.env.gym_env import FaaSEnv
@@ -36,10 +35,11 @@ from faastrain_async.evaluation import evaluate
 from faastrain_async.evaluation.harness import scores_by_policy
 from faastrain_async.outputs import output_folder, write_text, writing
 from faastrain_async.policies import make_policy
+from faastrain_async.logger import get_logger
 from faastrain_async.training.features import FEATURES_VERSION, FeatureWrapper
 from faastrain_async.training.model_policy import ALGORITHMS, RL_EXTRA_HINT, ModelPolicy, algorithm_class, model_paths
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 LOG_FORMATS = ("csv", "tensorboard")
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-import structlog
 from kubernetes_asyncio import client, config
 
 from faastrain_async.backends.kubernetes.load import GatewayLoad
@@ -18,8 +17,9 @@ from faastrain_async.clients.prometheus import PrometheusClient
 from faastrain_async.clock import RealClock
 from faastrain_async.errors import BackendError, ConfigError
 from loadgen.profiles import Workload
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 class KubernetesBackend:

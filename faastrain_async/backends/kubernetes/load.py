@@ -44,7 +44,7 @@ class GatewayLoad:
         self.generator = LoadGenerator(
             LoadGenSettings(
                 url=f"{s.gateway_url}/function/{s.function}", profile=self.profile, seed=seed,
-                timeout=s.load_timeout, body=s.load_body, workers=s.load_workers,
+                timeout=s.load_timeout, method=s.load_method, body=s.load_body, workers=s.load_workers,
             )
         )
         await self.generator.start()
