@@ -128,9 +128,9 @@ class _Group:
         self.held.pop()
         return moved
 
-    def rate(self, t: np.ndarray) -> np.ndarray:
-        params = self.params[: self.size]
-        shape = (self.size,) + (1,) * (t.ndim - 1)  # a column per parameter, broadcast over the times
+    def rate(self, t: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        params = self.params[: self.size] if rows is None else self.params[rows]
+        shape = (len(params),) + (1,) * (t.ndim - 1)  # a column per parameter, broadcast over the times
         p = SimpleNamespace(**{name: params[:, j].reshape(shape) for j, name in enumerate(self.names)})
         if self.sequences is not None:
             p.table = self.sequences.table
@@ -150,6 +150,7 @@ class BatchProfiles:
         self._groups: dict[type, _Group] = {}
         self._group_of: list[_Group | None] = [None] * n
         self._row_of = np.zeros(n, dtype=np.int64)
+        self._code = np.full(n, -1, dtype=np.int64)  # each environment's group, by its place in _groups
         for i, profile in enumerate(profiles):
             self.replace(i, profile)
 
@@ -176,17 +177,30 @@ class BatchProfiles:
             group = self._groups[cls] = _Group(cls)
         self._row_of[i] = group.add(i, profile)
         self._group_of[i] = group
+        self._code[i] = list(self._groups).index(cls)
 
-    def rate(self, t: np.ndarray) -> np.ndarray:
-        """The rates at times ``t`` of shape ``(N, k)`` (or ``(N,)``): row ``i`` for environment ``i``."""
+    def rate(self, t: np.ndarray, envs: np.ndarray | None = None) -> np.ndarray:
+        """The rates at times ``t`` of shape ``(N, k)`` (or ``(N,)``): row ``i`` for environment ``i``.
+
+        With ``envs`` (environment indices), row ``i`` of ``t`` holds the times of environment
+        ``envs[i]``: a part of the batch, in any order.
+        """
         times = np.asarray(t, dtype=float)
-        if times.ndim not in (1, 2) or times.shape[0] != len(self):
-            raise ProfileError(f"times must have shape (N, k) or (N,) with N = {len(self)}, got {times.shape}")
+        n = len(self) if envs is None else len(envs)
+        if times.ndim not in (1, 2) or times.shape[0] != n:
+            raise ProfileError(f"times must have shape (N, k) or (N,) with N = {n}, got {times.shape}")
         out = np.empty(times.shape)
-        for group in self._groups.values():
-            if group.size:
-                rows = group.envs[: group.size]
-                out[rows] = group.rate(times[rows])
+        if envs is None:
+            for group in self._groups.values():
+                if group.size:
+                    rows = group.envs[: group.size]
+                    out[rows] = group.rate(times[rows])
+            return out
+        codes = self._code[envs]
+        for code, group in enumerate(self._groups.values()):
+            at = np.nonzero(codes == code)[0]
+            if at.size:
+                out[at] = group.rate(times[at], self._row_of[envs[at]])
         return out
 
     @property

@@ -49,6 +49,7 @@ from faastrain_async.backends.sim.backend import SimBackend
 from faastrain_async.env import rewards, spaces
 from faastrain_async.env.async_env import AsyncFaaSEnv, _workload
 from faastrain_async.errors import ConfigError, ResetNeeded, SettleTimeout
+from loadgen.batch import BatchProfiles
 from loadgen.profiles import Profile, Workload
 
 #: Most environments one FaaSVectorEnv steps (a bound on memory, about 1 KiB each).
@@ -96,15 +97,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self.sim = sim_settings(sim)
         if self.sim.time_scale is not None:
             raise ConfigError(f"sim time_scale={self.sim.time_scale!r}: the vector environment runs on virtual time only")
-        workload = _workload(profile if profile is not None else self.settings.profile)
-        if not workload.fixed:
-            # Its model computes one profile's cells for the whole batch; per-environment
-            # profiles (loadgen.batch.BatchProfiles) are not wired into it yet.
-            raise ConfigError(
-                f"profile={workload.spec!r} draws a profile per seed; the vector environment runs one "
-                f"fixed profile for all its environments (use the scalar env for ranged specs and mix:)"
-            )
-        self.profile = workload.draw(None)
+        self.workload = _workload(profile if profile is not None else self.settings.profile)
         s = self.settings
         self.num_envs = int(num_envs)
         self.render_mode = None
@@ -112,9 +105,13 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self.single_observation_space = spaces.observation_space(s)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        # A fixed profile is one for the whole batch; a ranged spec or mix: draws one per world
+        # (placeholders until the first reset draws them from the worlds' seeds).
+        self.profiles = None if self.workload.fixed else BatchProfiles([self.workload.draw(0)] * self.num_envs)
         self.model = BatchModel(
-            self.sim, self.profile, max_replicas=s.max_replicas, interval=s.interval, settle_timeout=s.settle_timeout
-        )
+            self.sim, self.profiles if self.profiles is not None else self.workload.draw(None),
+            max_replicas=s.max_replicas, interval=s.interval, settle_timeout=s.settle_timeout,
+        )  # fmt: skip
         self.state = BatchState.empty(self.num_envs, s.max_replicas)
         n_actions = int(self.single_action_space.n)
         if s.action_mode == "delta":
@@ -143,11 +140,13 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         if options:
             raise ConfigError(f"unknown reset option(s) {', '.join(map(repr, options))}; the vector environment takes none")
         if seed is not None or not self._started:
-            self.model.seed(self._seeds(seed))
-            self.state.restart(slice(None), self.settings.initial_replicas)
+            seeds = self._seeds(seed)
+            self.model.seed(seeds)
+            worlds = seeds if seeds is not None else np.random.SeedSequence().generate_state(self.num_envs, np.uint64).tolist()
+            self._new_worlds(np.arange(self.num_envs), worlds)
             self._started = True
         elif self.settings.world == "new":
-            self.state.restart(slice(None), self.settings.initial_replicas)
+            self._new_worlds(np.arange(self.num_envs))
         n = self.num_envs
         self.target[:] = self.settings.initial_replicas
         self.steps[:] = 0
@@ -155,6 +154,18 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         window = self.model.step(self.state, self.target.copy())
         zeros = np.zeros(n, dtype=np.int64)
         return self._observe(window), self._info(window, zeros, self.target, np.zeros(n, dtype=bool), window.settled)
+
+    def _new_worlds(self, rows: np.ndarray, seeds: Sequence[int] | None = None) -> None:
+        """Begin new worlds in ``rows``: warm replicas at time 0, and for a ranged spec or
+        ``mix:`` each world's profile, drawn from its seed (the scalar env draws the same one
+        for the same seed); seeds not given come from the batch's generator."""
+        self.state.restart(rows, self.settings.initial_replicas)
+        if self.profiles is None:
+            return
+        if seeds is None:
+            seeds = self.model.world_rng.integers(2**63 - 1, size=len(rows)).tolist()
+        for i, world in zip(rows.tolist(), seeds):
+            self.profiles.replace(i, self.workload.draw(int(world)))
 
     def _seeds(self, seed: int | Sequence[int] | None) -> list[int] | None:
         """The batch's seeds: ``s, s + 1, ...`` for an integer, or one given per environment."""
@@ -191,7 +202,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             raise ConfigError(f"action {bad!r} is outside the action space Discrete({n_actions}): expected an integer in [0, {n_actions - 1}]")
         restart = self._ended
         if s.world == "new" and restart.any():
-            self.state.restart(restart, s.initial_replicas)
+            self._new_worlds(np.nonzero(restart)[0])
         delta = np.where(restart, 0, self._deltas[a])
         requested = self.target + delta
         target = np.clip(requested, s.min_replicas, s.max_replicas)
@@ -226,10 +237,10 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         if not rows.size:
             return
         if self.settings.world == "new":
-            self.state.restart(rows, self.settings.initial_replicas)
+            self._new_worlds(rows)
         part = self.state.take(rows)
         initial = np.full(rows.size, self.settings.initial_replicas, dtype=np.int64)
-        window = self.model.step(part, initial)
+        window = self.model.step(part, initial, rows)
         self.state.put(rows, part)
         self.target[rows] = initial
         self.steps[rows] = 0
