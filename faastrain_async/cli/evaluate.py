@@ -10,7 +10,6 @@ from pathlib import Path
 
 from faastrain_async.cli.run import add_env_arguments, env_keywords, make_env, make_vector_env, policy_names
 from faastrain_async.config import env_settings
-from faastrain_async.env.async_env import _workload
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate, split_policies
 from faastrain_async.evaluation.harness import SLO
@@ -75,10 +74,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     slo = SLO(p95_seconds=p95, throughput_pct=args.slo_throughput)
     output_folder(args.out)  # a folder that takes no files fails now, not after the evaluation
     started = time.perf_counter()
-    # On the simulator, each policy's episodes run at once on the vector simulator, which runs
-    # one fixed profile; a spec that draws a profile per seed runs its episodes one by one.
-    fixed = _workload(args.profile).fixed
-    vector = (lambda n: make_vector_env(args, n)) if args.backend == "sim" and fixed else None
+    # On the simulator, each policy's episodes run at once on the vector simulator.
+    vector = (lambda n: make_vector_env(args, n)) if args.backend == "sim" else None
     result = evaluate(
         specs, lambda: make_env(args), seeds=seeds, episodes=args.episodes, slo=slo,
         progress=Progress(enabled=not args.quiet), make_vector_env=vector,

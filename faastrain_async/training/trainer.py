@@ -160,8 +160,7 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
         def one_env() -> Any:
             return Monitor(FeatureWrapper(make_env(), settings, config.history))
 
-        # The vector simulator runs one fixed profile; a spec that draws per seed steps env by env.
-        if isinstance(probe.env.backend, SimBackend) and probe.env.virtual and probe.env.workload.fixed:
+        if isinstance(probe.env.backend, SimBackend) and probe.env.virtual:
             from faastrain_async.training.vector import SB3VectorEnv
 
             vec = SB3VectorEnv(FaaSVectorEnv.like(probe.env, config.n_envs, autoreset_mode="SameStep"), config.history)
