@@ -175,12 +175,16 @@ def test_bad_specs_get_a_clear_error_naming_the_part(spec: str, message: str) ->
         parse_workload(spec)
 
 
-def test_the_vector_env_runs_fixed_profiles_and_refuses_ranged_ones() -> None:
+def test_the_vector_env_shares_a_fixed_profile_and_draws_a_ranged_one_per_world() -> None:
     from faastrain_async.env.vector_env import FaaSVectorEnv
 
-    assert FaaSVectorEnv(4, profile="sine:period=600,low=2,high=40").profile == parse_profile("sine:period=600,low=2,high=40")
-    with pytest.raises(ConfigError, match="draws a profile per seed; the vector environment runs one fixed profile"):
-        FaaSVectorEnv(4, profile=RANGED)
+    fixed = FaaSVectorEnv(4, profile="sine:period=600,low=2,high=40")
+    assert fixed.profiles is None and fixed.model.rates.profile == parse_profile("sine:period=600,low=2,high=40")  # type: ignore[union-attr]
+    ranged = FaaSVectorEnv(4, profile=RANGED)
+    ranged.reset(seed=3)
+    times = np.zeros((4, 1)) + 100.0
+    expected = [float(draw_profile(RANGED, 3 + i).rate(100.0)) for i in range(4)]
+    assert ranged.profiles is not None and ranged.profiles.rate(times).ravel().tolist() == pytest.approx(expected)
 
 
 def test_a_ranged_spec_is_not_a_concrete_profile_and_a_seed_must_be_valid() -> None:
