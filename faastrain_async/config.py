@@ -199,40 +199,44 @@ OverloadMode = Literal["reject", "queue"]
 class SimSettings:
     """The simulated function and the node it runs on (see docs/simulator.md).
 
+    The defaults are the calibration of the local cluster's default function (``api``: a
+    0.2 s downstream wait and a little CPU, two requests in flight per replica, 429 past them),
+    shipped as ``faastrain_async/calibration/data/api.json``.
+
     ``sim={"calibration": PATH}`` starts from a calibration file's values instead of these
     defaults (see :mod:`faastrain_async.calibration`); keys given beside it win.
     """
 
     # -- the function -------------------------------------------------------------------------
     #: Mean and coefficient of variation of one request's latency when it runs alone (lognormal).
-    service_time: float = 0.2
-    service_time_cv: float = 0.5
+    service_time: float = 0.204
+    service_time_cv: float = 0.15
     #: Requests one replica runs at once (the watchdog's ``max_inflight``).
-    concurrency: int = 1
+    concurrency: int = 2
     #: Most requests per second one replica completes; None: ``concurrency / service_time``.
-    replica_rate: float | None = None
+    replica_rate: float | None = 10.0
     #: Past a replica's capacity: ``"reject"`` answers at once with an error (429, as a watchdog
     #: with ``max_inflight`` does), ``"queue"`` keeps the request waiting up to ``request_timeout``.
-    overload: OverloadMode = "queue"
+    overload: OverloadMode = "reject"
     #: A request that has waited this long fails (a timeout, seconds).
     request_timeout: float = 10.0
     #: CPU seconds one request uses, and the CPU a replica requests (cores).
-    cpu_per_request: float = 0.02
+    cpu_per_request: float = 0.0028
     cpu_request: float = 0.1
     #: CPU a ready replica uses when idle (cores); it also takes from ``cores``.
-    idle_cpu: float = 0.002
+    idle_cpu: float = 0.0025
     #: Memory a replica requests, uses when idle, and adds per in-flight request (MiB).
     mem_request_mib: float = 128.0
-    mem_base_mib: float = 40.0
-    mem_per_request_mib: float = 12.0
+    mem_base_mib: float = 58.3
+    mem_per_request_mib: float = 2.7
     # -- replicas -------------------------------------------------------------------------------
     #: Mean and coefficient of variation of a new replica's cold start (lognormal; cv 0 = fixed).
-    cold_start: float = 3.0
-    cold_start_cv: float = 0.3
+    cold_start: float = 0.68
+    cold_start_cv: float = 0.65
     #: Mean and coefficient of variation of a removed replica's time to be deleted (lognormal),
     #: at most ``grace_period``.
-    termination: float = 0.2
-    termination_cv: float = 0.5
+    termination: float = 0.23
+    termination_cv: float = 0.79
     grace_period: float = 5.0
     # -- the node -------------------------------------------------------------------------------
     #: CPU the replicas share (cores); past it requests slow down and capacity stops growing
