@@ -251,10 +251,12 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             info[key][rows] = value
 
     def _observe(self, w: BatchWindow) -> np.ndarray:
-        served = w.successes
-        thr = np.where(w.requests > 0, 100.0 * served / np.where(w.requests > 0, w.requests, 1.0), 100.0)
-        exec_s = np.where(np.isnan(w.mean_exec), 0.0, w.mean_exec)
-        return np.stack([exec_s, thr, w.requests, w.replicas, w.cpu, w.mem], axis=1).astype(self.settings.observation_dtype)
+        obs = np.empty((len(w.requests), 6), dtype=self.settings.observation_dtype)
+        some = w.requests > 0
+        obs[:, 0] = np.nan_to_num(w.mean_exec, nan=0.0)  # no request served: 0, as the scalar env
+        obs[:, 1] = np.where(some, 100.0 * w.successes / np.where(some, w.requests, 1.0), 100.0)
+        obs[:, 2], obs[:, 3], obs[:, 4], obs[:, 5] = w.requests, w.replicas, w.cpu, w.mem
+        return obs
 
     def _info(
         self, w: BatchWindow, delta: np.ndarray, requested: np.ndarray, clamped: np.ndarray, applied: np.ndarray,
