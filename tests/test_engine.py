@@ -12,6 +12,7 @@ from faastrain_async import AsyncFaaSEnv, FaaSEnv
 from faastrain_async.backends.ports import EventSink
 from faastrain_async.backends.sim.backend import SimBackend, SimScaler
 from faastrain_async.config import SimSettings
+from faastrain_async.env.rewards import seed_values
 from faastrain_async.errors import SettleTimeout, WatchError
 from loadgen.profiles import parse_profile
 
@@ -74,7 +75,9 @@ def test_settle_timeout_policies(policy: str) -> None:
         assert not info["settled"] and info["settle_seconds"] == pytest.approx(10.0)
         assert obs[3] == 1.0 and not info["applied"]
         assert truncated is (policy == "truncate")
-        assert reward < -500  # the seed penalty: observed replicas differ from the target
+        # The seed penalty: the observed replicas differ from the target.
+        value = seed_values(obs[1], obs[0], obs[4], obs[5], obs[3], env.env.settings)
+        assert reward == pytest.approx(value - 1000.0, rel=1e-5)
     env.close()
 
 

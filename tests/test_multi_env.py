@@ -22,8 +22,10 @@ from faastrain_async.errors import ConfigError, ResetNeeded  # noqa: E402
 from faastrain_async.multi import ENV_ID, env, make, parallel_env  # noqa: E402
 from faastrain_async.multi.core import agent_seeds  # noqa: E402
 
+#: A function whose replica completes 5 req/s, one at a time, and queues past that.
+FUNCTION = {"service_time": 0.2, "concurrency": 1, "replica_rate": 5.0, "overload": "queue", "cold_start": 3.0}
 #: A node whose cores bind: CPU-heavy requests (half the service time on the CPU).
-HEAVY = {"cores": 2.0, "cpu_per_request": 0.1, "cpu_request": 0.5, "idle_cpu": 0.02}
+HEAVY = {**FUNCTION, "cores": 2.0, "cpu_per_request": 0.1, "cpu_request": 0.5, "idle_cpu": 0.02}
 
 
 def rollout(e: Any, seed: int, steps: int) -> list[Any]:
@@ -52,6 +54,7 @@ def flat(value: Any) -> list[Any]:
         {},
         {"functions": ["a", "b", "c"], "sim": HEAVY, "observe_free_cores": True, "cooperative": "mean"},
         {"functions": ["a", "b"], "action_mode": "updown", "reward": "normalized", "cooperative": "sum", "sim": HEAVY},
+        {"functions": ["a", "b"], "sim": {"cores": 0.5, "overload": "reject"}},
     ],
 )
 def test_pettingzoo_parallel_api(kwargs: dict[str, Any]) -> None:
@@ -107,7 +110,7 @@ def test_without_a_cores_limit_each_function_sees_the_single_env_episode() -> No
 
 
 def test_cpu_demand_and_the_share_rule_by_hand() -> None:
-    s = SimSettings(service_time=0.2, cpu_per_request=0.1, idle_cpu=0.02)  # 5 req/s per replica
+    s = SimSettings(**FUNCTION, cpu_per_request=0.1, idle_cpu=0.02)  # 5 req/s per replica
     assert cpu_demand(s, 3, 10.0) == pytest.approx(3 * 0.02 + 10.0 * 0.1)  # below the replicas' 15 req/s
     assert cpu_demand(s, 1, 10.0) == pytest.approx(0.02 + 5.0 * 0.1)  # one replica completes 5 req/s at most
     # They fit: each gets what the others leave (its demand plus all the slack).
@@ -119,7 +122,7 @@ def test_cpu_demand_and_the_share_rule_by_hand() -> None:
 
 def test_each_window_a_function_gets_the_cores_the_others_leave() -> None:
     """The cores each function had in a window follow from that window's arrivals and replicas."""
-    sim = {"cores": 1.5, "cpu_per_request": 0.1, "idle_cpu": 0.02, "cold_start": 0.0}
+    sim = {**FUNCTION, "cores": 1.5, "cpu_per_request": 0.1, "idle_cpu": 0.02, "cold_start": 0.0}
     e = parallel_env(functions=["a", "b"], profiles={"a": "constant:rate=12", "b": "constant:rate=3"}, sim=sim)
     e.reset(seed=0)
     s = SimSettings(**sim)

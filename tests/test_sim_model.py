@@ -20,9 +20,17 @@ from faastrain_async.events import PodPhase
 from loadgen.profiles import parse_profile
 
 
-def world(profile: str, replicas: int, seed: int = 0, **settings: float) -> tuple[SimModel, VirtualClock, ClusterState]:
+#: A function whose numbers make hand computation easy: one request at a time, 0.2 s each (5 req/s
+#: per replica), queued up to 10 s; 0.02 core-s per request; memory 40 MiB + 12 MiB per request.
+HAND = dict(
+    service_time=0.2, service_time_cv=0.5, concurrency=1, replica_rate=None, overload="queue", cpu_per_request=0.02,
+    idle_cpu=0.002, mem_base_mib=40.0, mem_per_request_mib=12.0, cold_start=3.0, cold_start_cv=0.3,
+)
+
+
+def world(profile: str, replicas: int, seed: int = 0, **settings: float | str | None) -> tuple[SimModel, VirtualClock, ClusterState]:
     clock = VirtualClock()
-    model = SimModel(SimSettings(**settings), parse_profile(profile), clock)
+    model = SimModel(SimSettings(**{**HAND, **settings}), parse_profile(profile), clock)  # type: ignore[arg-type]
     state = ClusterState()
     model.sink = state.apply
     model.new_world(seed, replicas)

@@ -14,15 +14,14 @@ import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
-import structlog
-
 from faastrain_async.backends.ports import Backend
 from faastrain_async.config import SettlePolicy
 from faastrain_async.engine.state import ClusterState
 from faastrain_async.errors import SettleTimeout
 from faastrain_async.events import LoadReport, WindowMetrics
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: How long aclose() lets the watchers wind down before it cancels them.
 SHUTDOWN_TIMEOUT = 10.0

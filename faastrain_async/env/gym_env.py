@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -60,6 +61,9 @@ class Portal:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise FaaSTrainError(f"the call did not finish within {timeout:g}s; it was cancelled") from None
+        except BaseException:
+            future.cancel()  # interrupted (SIGINT / SIGTERM): stop the call too; close() follows
+            raise
 
     def close(self) -> None:
         """Cancel what still runs, stop the loop and join its thread."""
@@ -141,9 +145,20 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
         self._last: tuple[np.ndarray, float | None, dict[str, Any]] | None = None
         # "rgb_array" draws the episode so far, so it keeps the steps (see env/render.py).
         self._plot = (
-            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.profile.peak)
+            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.workload.peak)
             if render_mode == "rgb_array" else None
         )  # fmt: skip
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps per episode; setting it (between episodes) changes the env's settings."""
+        return self.env.settings.episode_steps
+
+    @episode_steps.setter
+    def episode_steps(self, steps: int) -> None:
+        self.env.settings = dataclasses.replace(self.env.settings, episode_steps=steps)
+        if self._plot is not None:
+            self._plot.episode_steps = steps
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)

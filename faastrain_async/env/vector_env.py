@@ -20,7 +20,8 @@ the environment, returns the reset's observation, and puts the last one in
 ``info["final_obs"]`` (and that step's info in ``info["final_info"]``; masks ``_final_obs``
 and ``_final_info``), as Stable-Baselines3's vectorised envs expect. As in the scalar env, a
 reset without a seed continues the environment's world (time goes on, the replicas are scaled
-back to ``initial_replicas`` and one window measured); ``reset(seed=s)`` starts new worlds
+back to ``initial_replicas`` and one window measured; with ``world="new"`` a new world begins
+instead, drawn from the batch's generators); ``reset(seed=s)`` starts new worlds
 (environment ``i`` from seed ``s + i``; or a list of seeds, one per environment).
 
 ## Info
@@ -43,12 +44,13 @@ from gymnasium.vector.utils import batch_space
 
 from faastrain_async.backends import sim_settings
 from faastrain_async.backends.sim.batch import BatchModel, BatchState, BatchWindow
-from faastrain_async.config import EnvSettings, RewardSettings, SimSettings
-from faastrain_async.env import rewards, spaces
+from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.backends.sim.backend import SimBackend
-from faastrain_async.env.async_env import AsyncFaaSEnv, _reward_settings, parse_profile_spec
+from faastrain_async.env import rewards, spaces
+from faastrain_async.env.async_env import AsyncFaaSEnv, workload_of
 from faastrain_async.errors import ConfigError, ResetNeeded, SettleTimeout
-from loadgen.profiles import Profile
+from loadgen.batch import BatchProfiles
+from loadgen.profiles import Profile, Workload
 
 #: Most environments one FaaSVectorEnv steps (a bound on memory, about 1 KiB each).
 MAX_ENVS = 1 << 22
@@ -64,7 +66,8 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         num_envs: int = 1,
         *,
         backend: str = "sim",
-        profile: str | Profile | None = None,
+        preset: str | None = None,
+        profile: str | Workload | Profile | None = None,
         reward: str | RewardSettings | Mapping[str, Any] | None = None,
         sim: SimSettings | Mapping[str, Any] | None = None,
         render_mode: str | None = None,
@@ -86,16 +89,15 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         limit = settings.pop("max_episode_steps", None)
         if limit is not None:
             settings.setdefault("episode_steps", limit)
-        try:
-            if profile is not None:
-                settings["profile"] = profile if isinstance(profile, str) else profile.spec
-            self.settings = EnvSettings(reward=_reward_settings(reward), **settings)
-        except TypeError as e:  # an unknown keyword
-            raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
+        if reward is not None:
+            settings["reward"] = reward
+        if profile is not None:
+            settings["profile"] = profile if isinstance(profile, str) else profile.spec
+        self.settings = env_settings(preset, **settings)
         self.sim = sim_settings(sim)
         if self.sim.time_scale is not None:
             raise ConfigError(f"sim time_scale={self.sim.time_scale!r}: the vector environment runs on virtual time only")
-        self.profile = parse_profile_spec(profile if profile is not None else self.settings.profile)
+        self.workload = workload_of(profile if profile is not None else self.settings.profile)
         s = self.settings
         self.num_envs = int(num_envs)
         self.render_mode = None
@@ -103,9 +105,13 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self.single_observation_space = spaces.observation_space(s)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        # A fixed profile is one for the whole batch; a ranged spec or mix: draws one per world
+        # (placeholders until the first reset draws them from the worlds' seeds).
+        self.profiles = None if self.workload.fixed else BatchProfiles([self.workload.draw(0)] * self.num_envs)
         self.model = BatchModel(
-            self.sim, self.profile, max_replicas=s.max_replicas, interval=s.interval, settle_timeout=s.settle_timeout
-        )
+            self.sim, self.profiles if self.profiles is not None else self.workload.draw(None),
+            max_replicas=s.max_replicas, interval=s.interval, settle_timeout=s.settle_timeout,
+        )  # fmt: skip
         self.state = BatchState.empty(self.num_envs, s.max_replicas)
         n_actions = int(self.single_action_space.n)
         if s.action_mode == "delta":
@@ -125,7 +131,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             raise ConfigError(f"only a simulated env has a vector form; this one runs on {env.backend_name!r}")
         s = env.settings
         settings = {f.name: getattr(s, f.name) for f in fields(s) if f.name not in ("reward", "profile")}
-        return cls(num_envs, profile=env.profile, reward=s.reward, sim=backend.settings, **settings, **kwargs)
+        return cls(num_envs, profile=env.workload, reward=s.reward, sim=backend.settings, **settings, **kwargs)
 
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
@@ -134,9 +140,13 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         if options:
             raise ConfigError(f"unknown reset option(s) {', '.join(map(repr, options))}; the vector environment takes none")
         if seed is not None or not self._started:
-            self.model.seed(self._seeds(seed))
-            self.state.restart(slice(None), self.settings.initial_replicas)
+            seeds = self._seeds(seed)
+            self.model.seed(seeds)
+            worlds = seeds if seeds is not None else np.random.SeedSequence().generate_state(self.num_envs, np.uint64).tolist()
+            self._new_worlds(np.arange(self.num_envs), worlds)
             self._started = True
+        elif self.settings.world == "new":
+            self._new_worlds(np.arange(self.num_envs))
         n = self.num_envs
         self.target[:] = self.settings.initial_replicas
         self.steps[:] = 0
@@ -144,6 +154,18 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         window = self.model.step(self.state, self.target.copy())
         zeros = np.zeros(n, dtype=np.int64)
         return self._observe(window), self._info(window, zeros, self.target, np.zeros(n, dtype=bool), window.settled)
+
+    def _new_worlds(self, rows: np.ndarray, seeds: Sequence[int] | None = None) -> None:
+        """Begin new worlds in ``rows``: warm replicas at time 0, and for a ranged spec or
+        ``mix:`` each world's profile, drawn from its seed (the scalar env draws the same one
+        for the same seed); seeds not given come from the batch's generator."""
+        self.state.restart(rows, self.settings.initial_replicas)
+        if self.profiles is None:
+            return
+        if seeds is None:
+            seeds = self.model.world_rng.integers(2**63 - 1, size=len(rows)).tolist()
+        for i, world in zip(rows.tolist(), seeds):
+            self.profiles.replace(i, self.workload.draw(int(world)))
 
     def _seeds(self, seed: int | Sequence[int] | None) -> list[int] | None:
         """The batch's seeds: ``s, s + 1, ...`` for an integer, or one given per environment."""
@@ -179,6 +201,8 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             bad = int(a[(a < 0) | (a >= n_actions)][0])
             raise ConfigError(f"action {bad!r} is outside the action space Discrete({n_actions}): expected an integer in [0, {n_actions - 1}]")
         restart = self._ended
+        if s.world == "new" and restart.any():
+            self._new_worlds(np.nonzero(restart)[0])
         delta = np.where(restart, 0, self._deltas[a])
         requested = self.target + delta
         target = np.clip(requested, s.min_replicas, s.max_replicas)
@@ -193,15 +217,16 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         reward = rewards.rewards(obs[:, 1], obs[:, 0], obs[:, 4], obs[:, 5], window.replicas, applied, s)
         self.target = target
         self.steps = np.where(restart, 0, self.steps + 1)
-        truncated = (self.steps >= s.episode_steps) | (~window.settled & (s.on_settle_timeout == "truncate"))
-        truncated &= ~restart
+        last = (self.steps >= s.episode_steps) & ~restart
+        terminated = last & (s.episode_end == "terminated")
+        truncated = (last & ~terminated) | (~window.settled & (s.on_settle_timeout == "truncate") & ~restart)
         reward = np.where(restart, 0.0, reward)
         info = self._info(window, delta, requested, clamped & ~restart, applied)
         if self.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP:
-            self._reset_now(truncated, obs, info)
+            self._reset_now(terminated | truncated, obs, info)
         else:
-            self._ended = truncated.copy()
-        return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, info
+            self._ended = terminated | truncated
+        return obs, reward, terminated, truncated, info
 
     def _reset_now(self, ended: np.ndarray, obs: np.ndarray, info: dict[str, Any]) -> None:
         """SAME_STEP: reset the environments whose episode just ended, in place in ``obs`` and
@@ -211,9 +236,11 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         info["final_info"], info["_final_info"] = {k: np.copy(v) for k, v in info.items() if not k.startswith(("final", "_final"))}, ended.copy()
         if not rows.size:
             return
+        if self.settings.world == "new":
+            self._new_worlds(rows)
         part = self.state.take(rows)
         initial = np.full(rows.size, self.settings.initial_replicas, dtype=np.int64)
-        window = self.model.step(part, initial)
+        window = self.model.step(part, initial, rows)
         self.state.put(rows, part)
         self.target[rows] = initial
         self.steps[rows] = 0
@@ -224,10 +251,12 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             info[key][rows] = value
 
     def _observe(self, w: BatchWindow) -> np.ndarray:
-        served = w.successes
-        thr = np.where(w.requests > 0, 100.0 * served / np.where(w.requests > 0, w.requests, 1.0), 100.0)
-        exec_s = np.where(np.isnan(w.mean_exec), 0.0, w.mean_exec)
-        return np.stack([exec_s, thr, w.requests, w.replicas, w.cpu, w.mem], axis=1).astype(np.float32)
+        obs = np.empty((len(w.requests), 6), dtype=self.settings.observation_dtype)
+        some = w.requests > 0
+        obs[:, 0] = np.nan_to_num(w.mean_exec, nan=0.0)  # no request served: 0, as the scalar env
+        obs[:, 1] = np.where(some, 100.0 * w.successes / np.where(some, w.requests, 1.0), 100.0)
+        obs[:, 2], obs[:, 3], obs[:, 4], obs[:, 5] = w.requests, w.replicas, w.cpu, w.mem
+        return obs
 
     def _info(
         self, w: BatchWindow, delta: np.ndarray, requested: np.ndarray, clamped: np.ndarray, applied: np.ndarray,

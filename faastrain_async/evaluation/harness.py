@@ -126,12 +126,12 @@ def episode_seeds(seeds: Sequence[int], episodes: int) -> list[tuple[int, int, i
 
 
 def run_episode(env: FaaSEnv, policy: Policy, world_seed: int) -> list[StepRow]:
-    """Rows of one episode: its reset, then each step until the env truncates it."""
+    """Rows of one episode: its reset, then each step until the episode ends."""
     rows: list[StepRow] = []
     for row in rollout(env, policy, steps=env.env.settings.episode_steps, seed=world_seed):
         rows.append(row)
-        if row.truncated:
-            break  # leaving the generator here skips rollout's reset for the next episode
+        if row.terminated or row.truncated:
+            break  # ended early (a settle timeout): the next steps would be another episode
     return rows
 
 

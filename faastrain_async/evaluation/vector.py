@@ -45,6 +45,7 @@ def vector_episodes(
         rows: list[list[StepRow]] = [[] for _ in plan]
         last_reward = np.zeros(len(plan))
         last_actions = np.zeros(len(plan), dtype=np.int64)
+        terminated = truncated = np.zeros(len(plan), dtype=bool)
         for step in range(steps + 1):
             infos = [_row_info(info, i) for i in range(len(plan))]
             actions = None
@@ -54,10 +55,10 @@ def vector_episodes(
                 reward = None if step == 0 else float(last_reward[i])
                 action = None if step == 0 else int(last_actions[i])
                 values = {name: float(v) for name, v in zip(OBSERVATION_FIELDS, obs[i])}
-                rows[i].append(StepRow(e, step, action, reward, step == steps, values, infos[i]))
+                rows[i].append(StepRow(e, step, action, reward, bool(terminated[i]), bool(truncated[i]), values, infos[i]))
             if actions is None:
                 break
-            obs, last_reward, _, _, info = env.step(actions)
+            obs, last_reward, terminated, truncated, info = env.step(actions)
             info["interval"] = env.settings.interval
             last_actions = actions
         return rows

@@ -27,19 +27,19 @@ from functools import partial
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-import structlog
 from gymnasium import spaces as gym_spaces
 
 from faastrain_async.backends.ports import Backend
 from faastrain_async.config import DEFAULT_PROFILE, RewardSettings, check, one_of, positive
 from faastrain_async.engine.engine import StepRecord, unwrap
 from faastrain_async.env.actions import ScaleRequest
-from faastrain_async.env.async_env import AsyncFaaSEnv, parse_profile_spec
+from faastrain_async.env.async_env import AsyncFaaSEnv, workload_of
 from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
 from faastrain_async.multi import functions as fn
-from loadgen.profiles import Profile
+from faastrain_async.logger import get_logger
+from loadgen.profiles import Profile, Workload
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 T = TypeVar("T")
 Cooperative = Literal["none", "sum", "mean"]
@@ -84,7 +84,7 @@ class AsyncMultiEnv:
         functions: Sequence[str] = DEFAULT_FUNCTIONS,
         backend: str = "sim",
         *,
-        profiles: str | Profile | Mapping[str, str | Profile] | None = None,
+        profiles: str | Workload | Profile | Mapping[str, str | Workload | Profile] | None = None,
         sim: Any = None,
         kubernetes: Any = None,
         local_cluster: bool = False,
@@ -113,7 +113,7 @@ class AsyncMultiEnv:
                 raise ConfigError("kubernetes settings (or local_cluster) were given, but backend='sim'; use backend='kubernetes'")
             from faastrain_async.backends.sim.node import SimNode
 
-            self.node = SimNode(fn.sim_settings_of(sim, self.functions, cores), {f: parse_profile_spec(p) for f, p in profile_of.items()})
+            self.node = SimNode(fn.sim_settings_of(sim, self.functions, cores), {f: workload_of(p) for f, p in profile_of.items()})
             backends = dict(self.node.backends)
             self.cores: float | None = self.node.cores
         elif backend == "kubernetes":
@@ -139,7 +139,7 @@ class AsyncMultiEnv:
         self.closed = False
         self._cpu_request: dict[str, float] = {}
 
-    def _kubernetes_backends(self, kubernetes: Any, local_cluster: bool, profiles: Mapping[str, str | Profile]) -> dict[str, Backend]:
+    def _kubernetes_backends(self, kubernetes: Any, local_cluster: bool, profiles: Mapping[str, str | Workload | Profile]) -> dict[str, Backend]:
         from faastrain_async.backends.kubernetes import KubernetesBackend
 
         settings = fn.kubernetes_settings_of(kubernetes, self.functions)
@@ -147,7 +147,7 @@ class AsyncMultiEnv:
             # One cluster serves them all; it starts at the first reset (see _start_local_cluster).
             settings = {f: dataclasses.replace(s, local_cluster=False) for f, s in settings.items()}
             self._local_settings = list(settings.values())
-        return {f: KubernetesBackend(s, parse_profile_spec(profiles[f]).spec) for f, s in settings.items()}
+        return {f: KubernetesBackend(s, workload_of(profiles[f])) for f, s in settings.items()}
 
     def _observation_space(self, single: gym_spaces.Box) -> gym_spaces.Box:
         if not self.observe_free_cores:

@@ -14,7 +14,7 @@ from typing import Any
 from faastrain_async.backends import sim_settings
 from faastrain_async.config import SimSettings, build_settings, dns_label
 from faastrain_async.errors import ConfigError
-from loadgen.profiles import Profile
+from loadgen.profiles import Profile, Workload
 
 
 def function_names(functions: Sequence[str]) -> tuple[str, ...]:
@@ -44,7 +44,9 @@ def per_function(value: Any, functions: tuple[str, ...]) -> dict[str, Any]:
     return dict.fromkeys(functions, value)
 
 
-def profiles_of(profiles: str | Profile | Mapping[str, str | Profile], functions: tuple[str, ...]) -> dict[str, str | Profile]:
+def profiles_of(
+    profiles: str | Workload | Profile | Mapping[str, str | Workload | Profile], functions: tuple[str, ...]
+) -> dict[str, str | Workload | Profile]:
     """Each function's workload profile: one for all, or one per function (all named)."""
     if not isinstance(profiles, Mapping):
         return dict.fromkeys(functions, profiles)

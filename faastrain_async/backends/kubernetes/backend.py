@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-import structlog
 from kubernetes_asyncio import client, config
 
 from faastrain_async.backends.kubernetes.load import GatewayLoad
@@ -17,8 +16,10 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.clients.prometheus import PrometheusClient
 from faastrain_async.clock import RealClock
 from faastrain_async.errors import BackendError, ConfigError
+from loadgen.profiles import Workload
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 def local_cluster_for(functions: list[KubernetesSettings]) -> Any:
@@ -46,11 +47,11 @@ class KubernetesBackend:
 
     name = "kubernetes"
 
-    def __init__(self, settings: KubernetesSettings, profile: str) -> None:
+    def __init__(self, settings: KubernetesSettings, workload: Workload) -> None:
         self.settings = settings
         self.clock = RealClock()
-        self.load = GatewayLoad(settings, profile)
-        self._profile = profile
+        self.workload = workload
+        self.load = GatewayLoad(settings, workload.draw(0).spec)
         self._stack = contextlib.AsyncExitStack()
         self._opened = False
         self.local_cluster: Any = None
@@ -91,15 +92,24 @@ class KubernetesBackend:
         return pointed_at(self.settings, cluster)
 
     async def reset(self, *, seed: int | None, replicas: int) -> None:
-        """Connect and start the workload at the first reset (``seed`` fixes its arrivals)."""
-        if not self._opened:
+        """Connect and start the workload at the first reset; at a seeded one, run the profile
+        its seed draws (``seed`` also fixes the arrivals), restarting the generator if it differs."""
+        first = not self._opened
+        if first:
             self._opened = True
             try:
                 await self._open()
                 self._stack.push_async_callback(self.load.stop)
-                await self.load.start(seed=0 if seed is None else seed % 2**32)
             except BaseException:
                 await self.aclose()
+                raise
+        if first or seed is not None:
+            drawn = 0 if seed is None else seed
+            try:
+                await self.load.play(self.workload.draw(drawn).spec, seed=drawn % 2**32)
+            except BaseException:
+                if first:
+                    await self.aclose()
                 raise
 
     async def aclose(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import structlog
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -14,9 +13,10 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings, pro
 from faastrain_async.clients.prometheus import PrometheusClient, single
 from faastrain_async.errors import ConfigError, MetricsUnavailable
 from faastrain_async.events import WindowMetrics
+from faastrain_async.logger import get_logger
 from faastrain_async.quantity import parse_quantity
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds between checks for the scrape that closes a window (Prometheus cannot notify).
 INGEST_RECHECK = 0.05

@@ -27,7 +27,9 @@ import numpy as np
 
 from faastrain_async.backends.sim import equations
 from faastrain_async.backends.sim.equations import Tables, lognormal_params
+from faastrain_async.backends.sim.rates import EnvRates, Rates, SharedRates
 from faastrain_async.config import SimSettings
+from loadgen.batch import BatchProfiles
 from loadgen.profiles import Profile
 
 #: Environments computed at once; bigger batches go in blocks of this many (bounds the memory
@@ -51,75 +53,6 @@ class BatchWindow(NamedTuple):
     mem: np.ndarray
     intended_rps: np.ndarray
     achieved_rps: np.ndarray
-
-
-class CellRates:
-    """The profile's expected arrivals per cell, and their sums, over the cells the batch is at.
-
-    Every environment of the batch follows the same profile on the same cell grid, so a cell's
-    expected arrivals (and a rejecting function's expected losses in it, for each ready count)
-    are computed once for all of them, over the range of cells the batch currently covers, with
-    running sums: a window's totals are then a few lookups per environment.
-    """
-
-    def __init__(self, profile: Profile, tables: Tables, tick: float, reject: bool) -> None:
-        self.profile = profile
-        self.tables = tables
-        self.tick = tick
-        self.reject = reject
-        self.low = 0
-        self.high = 0  # the cells [low, high) are computed
-
-    def cover(self, first: int, last: int, ahead: int) -> None:
-        """Make the cells ``first .. last`` available (and ``ahead`` more past them)."""
-        if self.low <= first and last < self.high:
-            return
-        self.low, self.high = first, last + 1 + ahead
-        tick = self.tick
-        cells = np.arange(self.low, self.high, dtype=float)
-        self.expected = np.maximum(np.asarray(self.profile.rate((cells + 0.5) * tick), dtype=float), 0.0) * tick
-        self.running = np.concatenate(([0.0], np.cumsum(self.expected)))
-        if self.reject:
-            t = self.tables
-            points = t.loss.shape[1]
-            x = (self.expected / tick)[None, :] / t.rate_step[:, None]
-            j = np.minimum(x.astype(np.int64), points - 2)
-            low = np.take_along_axis(t.loss, j, axis=1)
-            loss = low + (np.take_along_axis(t.loss, j + 1, axis=1) - low) * (x - j)
-            loss[0] = 1.0  # no replica: every request fails
-            for r, k in zip(*np.nonzero(x[1:] >= points - 1)):  # past the table's reach (rare): computed
-                loss[r + 1, k] = equations.rejected(t.settings, int(r) + 1, np.asarray([self.expected[k] / tick]))[0]
-            self.lost = self.expected[None, :] * loss
-            zeros = np.zeros((self.lost.shape[0], 1))
-            self.lost_running = np.concatenate((zeros, np.cumsum(self.lost, axis=1)), axis=1)
-
-    def totals(self, ready: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Intended arrivals over ``[start, end]``, and those a rejecting function loses."""
-        tick = self.tick
-        first = np.floor(start / tick).astype(np.int64)
-        last = np.floor(end / tick).astype(np.int64)
-        self.cover(int(first.min()), int(last.max()), ahead=max(1024, 8 * int(np.max(last - first) + 1)))
-        i, k = first - self.low, last - self.low
-        head = ((first + 1) * tick - start) / tick  # share of the first cell inside
-        tail = (end - last * tick) / tick  # share of the last cell inside
-        one = i == k
-        inner = np.minimum(i + 1, k)
-        intended = self._sum(self.expected[i], self.expected[k], self.running[k] - self.running[inner], head, tail, one)
-        if not self.reject:
-            return intended, 0.0 * intended
-        lost, running = self.lost, self.lost_running
-        return intended, self._sum(lost[ready, i], lost[ready, k], running[ready, k] - running[ready, inner], head, tail, one)
-
-    @staticmethod
-    def _sum(first: np.ndarray, last: np.ndarray, whole: np.ndarray, head: np.ndarray, tail: np.ndarray, one: np.ndarray) -> np.ndarray:
-        """A stretch's share-weighted sum: part of its first cell, the whole cells between, part
-        of its last (or the one cell's share when it starts and ends in it)."""
-        return np.where(one, first * (head + tail - 1.0), first * head + whole + last * tail)
-
-    def cells(self, first: np.ndarray, width: int) -> np.ndarray:
-        """Expected arrivals of the cells ``first[e] .. first[e] + width - 1`` of every env ``e``."""
-        self.cover(int(first.min()), int(first.max()) + width - 1, ahead=max(1024, 8 * width))
-        return self.expected[(first - self.low)[:, None] + np.arange(width)]
 
 
 @dataclass
@@ -162,7 +95,9 @@ class BatchState:
 class BatchModel:
     """How the worlds of a :class:`BatchState` move through one step (settings, tables, draws)."""
 
-    def __init__(self, settings: SimSettings, profile: Profile, *, max_replicas: int, interval: float, settle_timeout: float) -> None:
+    def __init__(
+        self, settings: SimSettings, profile: Profile | BatchProfiles, *, max_replicas: int, interval: float, settle_timeout: float
+    ) -> None:
         s = settings
         self.settings = settings
         self.profile = profile
@@ -170,7 +105,12 @@ class BatchModel:
         self.interval = interval
         self.settle_timeout = settle_timeout
         self.tables = Tables(s, max_replicas + 1)
-        self.rates = CellRates(profile, self.tables, s.tick, s.overload == "reject")
+        reject = s.overload == "reject"
+        #: One profile for every environment, or one each (a BatchProfiles).
+        self.rates: Rates = (
+            EnvRates(profile, self.tables, s.tick, reject) if isinstance(profile, BatchProfiles)
+            else SharedRates(profile, self.tables, s.tick, reject)
+        )  # fmt: skip
         self._window_cells = int(np.ceil(interval / s.tick)) + 1  # cells a window can touch
         self._cold = lognormal_params(s.cold_start, s.cold_start_cv) if s.cold_start > 0 else None
         self._termination = lognormal_params(s.termination, s.termination_cv) if s.termination > 0 else None
@@ -179,25 +119,28 @@ class BatchModel:
         self.seed(None)
 
     def seed(self, seeds: list[int] | None) -> None:
-        """Seed the batch's three random streams (arrivals, replica timings, measurement noise),
-        kept apart as in the scalar simulator: one policy's scaling does not shift the arrival
-        draws of the steps that follow."""
-        arrivals, replicas, noise = np.random.SeedSequence(seeds).spawn(3)
+        """Seed the batch's random streams: arrivals, replica timings and measurement noise, kept
+        apart as in the scalar simulator (one policy's scaling does not shift the arrival draws of
+        the steps that follow), and the seeds of worlds that begin later (``world="new"``)."""
+        arrivals, replicas, noise, worlds = np.random.SeedSequence(seeds).spawn(4)
         self.arrivals_rng = np.random.default_rng(arrivals)
         self.replica_rng = np.random.default_rng(replicas)
         self.noise_rng = np.random.default_rng(noise)
+        self.world_rng = np.random.default_rng(worlds)
 
     # -- one step -------------------------------------------------------------------------------
-    def step(self, st: BatchState, targets: np.ndarray) -> BatchWindow:
+    def step(self, st: BatchState, targets: np.ndarray, envs: np.ndarray | None = None) -> BatchWindow:
         """Scale every world of ``st`` to its target, wait until it settled, and measure a window
-        (``st`` moves on to the window's end)."""
+        (``st`` moves on to the window's end). ``envs``: which environments of the batch ``st``
+        holds (default: all, in order)."""
         n = len(st.t)
+        envs = np.arange(n) if envs is None else envs
         if n <= BLOCK:
-            return self._step(st, targets)
-        parts = [self._step(st.take(slice(i, i + BLOCK)), targets[i : i + BLOCK]) for i in range(0, n, BLOCK)]
+            return self._step(st, targets, envs)
+        parts = [self._step(st.take(slice(i, i + BLOCK)), targets[i : i + BLOCK], envs[i : i + BLOCK]) for i in range(0, n, BLOCK)]
         return BatchWindow(*(np.concatenate(column) for column in zip(*parts)))
 
-    def _step(self, st: BatchState, targets: np.ndarray) -> BatchWindow:
+    def _step(self, st: BatchState, targets: np.ndarray, envs: np.ndarray) -> BatchWindow:
         t_action = st.t.copy()
         self._scale(st, targets, t_action)
         last = np.max(np.where(np.arange(st.pending.shape[1]) < st.n_pending[:, None], st.pending, -np.inf), axis=1)
@@ -206,10 +149,10 @@ class BatchModel:
         settled = done <= deadline
         t_settled = np.where(settled, done, deadline)
         if self.settings.overload == "queue":
-            self._queue_stretch(st, t_action, t_settled)
+            self._queue_stretch(st, t_action, t_settled, envs)
         self._fold_ready(st, t_settled)
         end = t_settled + self.interval
-        columns = self._window(st, t_settled, end)
+        columns = self._window(st, t_settled, end, envs)
         st.t[:] = end
         self._fold_ready(st, end)
         return BatchWindow(t_action, t_settled, settled, st.ready.copy(), *columns)
@@ -264,7 +207,7 @@ class BatchModel:
         st.n_pending -= count
 
     # -- a window ------------------------------------------------------------------------------
-    def _cells(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _cells(self, start: np.ndarray, end: np.ndarray, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The cells ``[start, end]`` touches, for every env: expected arrivals of each whole
         cell, and where each cell's part inside the stretch begins and ends (shape (n, cells))."""
         tick = self.settings.tick
@@ -273,7 +216,7 @@ class BatchModel:
         cells = (first[:, None] + np.arange(width)) * tick
         low = np.maximum(start[:, None], cells)
         high = np.maximum(np.minimum(end[:, None], cells + tick), low)
-        return self.rates.cells(first, width), low, high, (high - low) / tick
+        return self.rates.cells(first, width, envs), low, high, (high - low) / tick
 
     @staticmethod
     def _ready_seconds(st: BatchState, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -286,14 +229,14 @@ class BatchModel:
         late = np.maximum(high[..., None] - np.maximum(low[..., None], at), 0.0)
         return base + np.where(np.isfinite(at), late, 0.0).sum(axis=-1)
 
-    def _window(self, st: BatchState, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _window(self, st: BatchState, start: np.ndarray, end: np.ndarray, envs: np.ndarray) -> tuple[np.ndarray, ...]:
         s = self.settings
         span = self.interval
         ready_s = self._ready_seconds(st, start, end)
         if s.overload == "reject":
-            served, dropped, wait, peak, intended, arrived = self._reject_window(st, start, end)
+            served, dropped, wait, peak, intended, arrived = self._reject_window(st, start, end, envs)
         else:
-            served, dropped, wait, peak, intended, arrived = self._queue_stretch(st, start, end)
+            served, dropped, wait, peak, intended, arrived = self._queue_stretch(st, start, end, envs)
         ready = ready_s / span
         cap = equations.capacity(s, ready, np)
         some = served > 0
@@ -311,19 +254,19 @@ class BatchModel:
         cpu, mem = np.where(held, cpu, 0.0), np.where(held, mem, 0.0)
         return ready, served + dropped, served, mean_exec, p95, cpu, mem, intended / span, arrived / span
 
-    def _reject_window(self, st: BatchState, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _reject_window(self, st: BatchState, start: np.ndarray, end: np.ndarray, envs: np.ndarray) -> tuple[np.ndarray, ...]:
         """A rejecting function over ``[start, end]``: each cell loses its table share of its
         arrivals (at the ready count the window starts with)."""
-        intended, lost = self.rates.totals(st.ready, start, end)
+        intended, lost = self.rates.totals(st.ready, start, end, envs)
         arrived = self.arrivals_rng.poisson(intended).astype(float)
         dropped = arrived * np.where(intended > 0, lost / np.maximum(intended, 1e-300), 0.0)
         zero = np.zeros_like(intended)
         return arrived - dropped, dropped, zero, zero, intended, arrived
 
-    def _queue_stretch(self, st: BatchState, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _queue_stretch(self, st: BatchState, start: np.ndarray, end: np.ndarray, envs: np.ndarray) -> tuple[np.ndarray, ...]:
         """A queueing function's fluid queue over ``[start, end]``, cell by cell."""
         s = self.settings
-        expected, low, high, share = self._cells(start, end)
+        expected, low, high, share = self._cells(start, end, envs)
         arrivals = self.arrivals_rng.poisson(expected) * share
         cap = equations.capacity(s, self._ready_seconds(st, low, high) / np.maximum(high - low, 1e-300), np)
         served_cap = cap * (high - low)

@@ -37,8 +37,8 @@ from faastrain_async.config import SimSettings
 #: loss system, describes the overload).
 RHO_MAX = 0.98
 #: Points of a loss table, and how far it reaches in offered load (multiples of the slots).
-LOSS_POINTS = 256
-LOSS_REACH = 4.0
+LOSS_POINTS = 1024
+LOSS_REACH = 16.0
 #: 95th percentile of a standard normal, and the p95 of an exponential wait in units of its mean.
 Z95 = 1.6448536269514722
 WAIT_P95 = math.log(20.0)
@@ -150,6 +150,23 @@ class Tables:
             for r in range(1, size):
                 self.loss[r] = rejected(s, r, grid * self.rate_step[r])
         self.size = size
+
+    def loss_at(self, ready: np.ndarray, rate: np.ndarray) -> np.ndarray:
+        """:func:`rejected` with ``ready`` replicas at offered ``rate``, by the tables (interpolated;
+        computed past their reach); ``ready`` broadcasts against ``rate``."""
+        ready, rate = np.broadcast_arrays(np.asarray(ready, dtype=np.int64), np.asarray(rate, dtype=float))
+        points = self.loss.shape[1]
+        x = rate / self.rate_step[ready]
+        j = np.minimum(x.astype(np.int64), points - 2)
+        flat = self.loss.ravel()
+        at = ready * points + j
+        loss = flat[at] + (flat[at + 1] - flat[at]) * (x - j)
+        loss = np.where(ready == 0, 1.0, loss)  # no replica: every request fails
+        beyond = (x >= points - 1) & (ready > 0)  # past the table's reach (rare): computed
+        for r in np.unique(ready[beyond]):
+            at = beyond & (ready == r)
+            loss[at] = rejected(self.settings, int(r), rate[at])
+        return loss
 
 
 # -- per window -------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ from faastrain_async.backends.sim import equations
 from faastrain_async.backends.sim.backend import SimBackend, make_clock
 from faastrain_async.config import SimSettings
 from faastrain_async.errors import ConfigError
-from loadgen.profiles import Profile
+from loadgen.profiles import Profile, Workload
 
 
 class SimNode:
     """The functions of one simulated node, by name."""
 
-    def __init__(self, settings: Mapping[str, SimSettings], profiles: Mapping[str, Profile]) -> None:
+    def __init__(self, settings: Mapping[str, SimSettings], profiles: Mapping[str, Workload | Profile]) -> None:
         if not settings:
             raise ConfigError("a simulated node needs at least one function")
         for what in ("cores", "time_scale"):
