@@ -272,3 +272,28 @@ def test_one_shared_policy_sees_every_agent_as_a_slot_of_a_vector_env() -> None:
     assert all("terminal_observation" in i and i["TimeLimit.truncated"] for i in infos)
     assert obs.shape == (4, 16)  # the copies were reset
     vec.close()
+
+
+@pytest.mark.parametrize("overload", ["queue", "reject"])
+def test_a_model_given_its_cores_behaves_as_one_built_with_them(overload: str) -> None:
+    from faastrain_async.backends.sim.model import SimModel
+    from faastrain_async.clock import VirtualClock
+    from loadgen.profiles import parse_profile
+
+    built = SimSettings(overload=overload, cores=0.7, cpu_per_request=0.05)
+    profile = parse_profile("sine:period=300,low=5,high=40")
+    windows = []
+    for settings, share in ((built, None), (SimSettings(overload=overload, cpu_per_request=0.05), 0.7)):
+        clock = VirtualClock()
+        model = SimModel(settings, profile, clock)
+        model.new_world(11, 2)
+        if share is not None:
+            model.set_cores(share, 0.0)
+        rows = []
+        for k, n in enumerate((2, 5, 1, 8, 3)):
+            model.set_replicas(n)
+            run_inline(clock.sleep_until(30.0 * k + 10.0))
+            rows.append(model.window(30.0 * k + 10.0, 30.0 * k + 30.0))
+            run_inline(clock.sleep_until(30.0 * (k + 1)))
+        windows.append(rows)
+    assert windows[0] == windows[1]

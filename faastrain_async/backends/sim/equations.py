@@ -130,8 +130,11 @@ class Tables:
     :data:`LOSS_REACH` times the capacity (``overload="reject"`` only).
     """
 
-    def __init__(self, settings: SimSettings, size: int = 11) -> None:
+    def __init__(self, settings: SimSettings, size: int = 11, *, eager_loss: bool = True) -> None:
         self.settings = settings
+        #: False: ``loss`` is not filled; :meth:`loss_row` computes a row when it is needed (a
+        #: function on a shared node gets new tables every window and uses a few rows of them).
+        self.eager_loss = eager_loss
         self.size = 0
         self.grow(size)
 
@@ -145,11 +148,16 @@ class Tables:
         self.limit = backlog_limit(s, self.capacity)
         self.rate_step = np.maximum(self.capacity, 1e-3) * LOSS_REACH / (LOSS_POINTS - 1)
         self.loss = np.ones((size, LOSS_POINTS))
-        if s.overload == "reject":
-            grid = np.arange(LOSS_POINTS, dtype=float)
+        if s.overload == "reject" and self.eager_loss:
             for r in range(1, size):
-                self.loss[r] = rejected(s, r, grid * self.rate_step[r])
+                self.loss[r] = self.loss_row(r)
         self.size = size
+
+    def loss_row(self, ready: int) -> np.ndarray:
+        """``loss[ready]``: the refused fraction at each of the row's offered rates."""
+        if ready == 0:  # no replica: every request fails
+            return np.ones(LOSS_POINTS)
+        return rejected(self.settings, ready, np.arange(LOSS_POINTS, dtype=float) * self.rate_step[ready])
 
     def loss_at(self, ready: np.ndarray, rate: np.ndarray) -> np.ndarray:
         """:func:`rejected` with ``ready`` replicas at offered ``rate``, by the tables (interpolated;

@@ -112,8 +112,13 @@ class SimModel:
         t = self._tables
         self._capacity: list[float] = t.capacity.tolist()
         self._limit: list[float] = t.limit.tolist()
-        # Only a rejecting function reads the loss tables.
-        self._loss: list[list[float]] = t.loss.tolist() if self._reject else []
+        # Only a rejecting function reads the loss tables; an empty row is computed when needed.
+        if not self._reject:
+            self._loss: list[list[float]] = []
+        elif t.eager_loss:
+            self._loss = t.loss.tolist()
+        else:
+            self._loss = [[] for _ in range(t.size)]
         self._rate_step: list[float] = t.rate_step.tolist()
 
     def send_snapshot(self) -> None:
@@ -286,6 +291,8 @@ class SimModel:
         """Requests a rejecting function refuses: each cell's arrivals times the loss at the
         cell's intended rate (``expected`` arrivals per whole cell)."""
         loss, step = self._loss[ready], self._rate_step[ready]
+        if not loss:
+            loss = self._loss[ready] = self._tables.loss_row(ready).tolist()
         scale = 1.0 / (self._tick * step)  # expected arrivals per cell -> offered rate in table steps
         top = len(loss) - 1
         lost = 0.0
@@ -408,7 +415,7 @@ class SimModel:
         self._integrate(at - self._t0, measured=False)
         s = self.settings.with_cores(max(cores, MIN_CORES))
         self.settings = s
-        self._tables = Tables(s, self._tables.size)
+        self._tables = Tables(s, self._tables.size, eager_loss=False)
         self._take_tables()
         self._last_window = None
 
