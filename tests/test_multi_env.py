@@ -179,13 +179,17 @@ def test_cooperative_rewards_and_free_cores() -> None:
     e.close()
 
 
-def test_the_episode_is_truncated_for_every_agent_at_once() -> None:
-    e = parallel_env(functions=["a", "b"], episode_steps=3)
+@pytest.mark.parametrize("end", ["truncated", "terminated"])
+def test_the_episode_ends_for_every_agent_at_once(end: str) -> None:
+    e = parallel_env(functions=["a", "b"], episode_steps=3, episode_end=end, observation_dtype="float64",
+                     sim={"cores": 1.0}, observe_free_cores=True)  # fmt: skip
     e.reset(seed=0)
     for step in range(3):
-        _, _, terminated, truncated, _ = e.step({"a": 5, "b": 5})
-        assert not any(terminated.values())
-        assert all(truncated.values()) == (step == 2) and any(truncated.values()) == (step == 2)
+        obs, _, terminated, truncated, _ = e.step({"a": 5, "b": 5})
+        ended = terminated if end == "terminated" else truncated
+        assert not any((truncated if end == "terminated" else terminated).values())
+        assert all(ended.values()) == (step == 2) and any(ended.values()) == (step == 2)
+        assert obs["a"].dtype == np.float64 and e.observation_space("a").contains(obs["a"])
     assert e.agents == []
     with pytest.raises(ResetNeeded, match="call areset"):
         e.step({"a": 5, "b": 5})

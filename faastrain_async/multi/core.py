@@ -152,9 +152,8 @@ class AsyncMultiEnv:
     def _observation_space(self, single: gym_spaces.Box) -> gym_spaces.Box:
         if not self.observe_free_cores:
             return single
-        return gym_spaces.Box(
-            low=np.append(single.low, np.float32(0.0)), high=np.append(single.high, np.float32(np.inf)), dtype=np.float32
-        )
+        low, high = np.append(single.low, 0.0).astype(single.dtype), np.append(single.high, np.inf).astype(single.dtype)
+        return gym_spaces.Box(low=low, high=high, dtype=single.dtype)
 
     # -- episodes ---------------------------------------------------------------------------
     async def areset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[Observations, Infos]:
@@ -186,7 +185,7 @@ class AsyncMultiEnv:
         for key, value in (options or {}).items():
             if key != "replicas":
                 # PettingZoo's conformance test passes options of its own: named, not fatal.
-                warnings.warn(f"reset option {key!r} is not known and was not used; known: replicas", stacklevel=3)
+                warnings.warn(f"reset option {key!r} is not known and was not used; known: replicas", stacklevel=2)
                 continue
             if isinstance(value, Mapping):
                 unknown = sorted(set(value) - set(self.functions))
@@ -213,15 +212,17 @@ class AsyncMultiEnv:
         free = await self._free_cores(records)
         own = {f: a[1] for f, a in answers.items()}
         rewards = self._rewards(own)
-        # The episode is joint: a time limit (or a settle timeout that truncates) ends it for all.
-        truncated = any(a[3] for a in answers.values())
-        if truncated:
+        # The episode is joint: its end (the time limit, reported as the settings' episode_end
+        # says, or a settle timeout that truncates) ends it for every agent.
+        terminated = any(a[2] for a in answers.values())
+        truncated = not terminated and any(a[3] for a in answers.values())
+        if terminated or truncated:
             self.agents = []
         return (
             {f: self._observe(a[0], free) for f, a in answers.items()},
             rewards,
-            {f: False for f in self.functions},
-            {f: truncated for f in self.functions},
+            dict.fromkeys(self.functions, terminated),
+            dict.fromkeys(self.functions, truncated),
             {f: self._info(f, a[4], free, own[f]) for f, a in answers.items()},
         )
 
@@ -270,7 +271,7 @@ class AsyncMultiEnv:
         return max(self.cores - used, 0.0)
 
     def _observe(self, obs: np.ndarray, free: float | None) -> np.ndarray:
-        return np.append(obs, np.float32(free)) if self.observe_free_cores else obs
+        return np.append(obs, obs.dtype.type(free)) if self.observe_free_cores else obs
 
     def _info(self, function: str, info: dict[str, Any], free: float | None, own: float | None = None) -> dict[str, Any]:
         if free is not None:

@@ -13,8 +13,9 @@ Each agent's from its own function's window (the single env's ``reward`` preset)
 ``cooperative="sum"`` / ``"mean"`` the sum or mean of all of them for every agent.
 
 ## Episode end
-A joint time limit: after ``episode_steps`` steps every agent is truncated at once (also at
-a settle timeout with ``on_settle_timeout="truncate"``); never terminated.
+A joint time limit: after ``episode_steps`` steps every agent is truncated at once (or
+terminated, with ``episode_end="terminated"``), and so at a settle timeout with
+``on_settle_timeout="truncate"``.
 
 ## Arguments
 See :class:`~faastrain_async.multi.core.AsyncMultiEnv`.
