@@ -14,12 +14,18 @@ from typing import Any, Literal, Mapping, TypeVar
 from faastrain_async.errors import ConfigError
 
 ActionMode = Literal["delta", "updown"]
+WorldPolicy = Literal["continue", "new"]
 SettlePolicy = Literal["continue", "truncate", "raise"]
 RewardPreset = Literal["seed", "normalized"]
+ObservationDtype = Literal["float32", "float64"]
+EpisodeEnd = Literal["truncated", "terminated"]
 
 ACTION_MODES: tuple[str, ...] = ("delta", "updown")
 SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
 REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
+WORLD_POLICIES: tuple[str, ...] = ("continue", "new")
+OBSERVATION_DTYPES: tuple[str, ...] = ("float32", "float64")
+EPISODE_ENDS: tuple[str, ...] = ("truncated", "terminated")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
@@ -57,6 +63,10 @@ def one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     check(value in allowed, name, value, f"must be one of {', '.join(allowed)}")
 
 
+def http_method(name: str, value: object) -> None:
+    check(isinstance(value, str) and value.isalpha(), name, value, "must be an HTTP method such as POST or GET")
+
+
 @dataclass(frozen=True)
 class RewardSettings:
     """How a step's window becomes a reward (see docs/environment.md, "Reward").
@@ -92,8 +102,11 @@ class EnvSettings:
 
     #: Length of the measurement window that starts once the scaling has settled (seconds).
     interval: float = 30.0
-    #: Steps per episode; the episode is then truncated (a time limit, never terminated).
+    #: Steps per episode (``gymnasium.make``'s ``max_episode_steps`` sets the same number).
     episode_steps: int = 10
+    #: What the episode's last step reports: "truncated" (a time limit, Gymnasium's meaning)
+    #: or "terminated" (the ``done`` that FaaSTrainGym and DRe-SCale agents wait for).
+    episode_end: EpisodeEnd = "truncated"
     min_replicas: int = 1
     max_replicas: int = 10
     #: Replicas requested at every reset.
@@ -110,10 +123,17 @@ class EnvSettings:
     #: Workload profile spec (see loadgen.profiles), or a path-free trace spec.
     profile: str = DEFAULT_PROFILE
     reward: RewardSettings = field(default_factory=RewardSettings)
+    #: What a reset without a seed does on the simulator: "continue" the world (its time and
+    #: workload go on; the replicas are scaled back), or start a "new" one (a seed drawn from
+    #: the env's generator: a fresh workload draw every episode, for training on a mixture).
+    world: WorldPolicy = "continue"
+    #: The observation's dtype: float64 for agents written for FaaSTrainGym or DRe-SCale.
+    observation_dtype: ObservationDtype = "float32"
 
     def __post_init__(self) -> None:
         positive("interval", self.interval)
         int_at_least("episode_steps", self.episode_steps, 1)
+        one_of("episode_end", self.episode_end, EPISODE_ENDS)
         int_at_least("min_replicas", self.min_replicas, 0)
         int_at_least("max_replicas", self.max_replicas, 1)
         if self.min_replicas > self.max_replicas:
@@ -134,6 +154,41 @@ class EnvSettings:
         one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
         check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
+        one_of("world", self.world, WORLD_POLICIES)
+        one_of("observation_dtype", self.observation_dtype, OBSERVATION_DTYPES)
+
+
+#: Settings under which agents written for another environment run unmodified
+#: (docs/migration.md); the keywords given beside ``preset=`` override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    # FaaSTrainGym's code: Discrete(11) deltas -5..+5, replicas in [1, 10], a -1000 penalty,
+    # float64 observations, and done (terminated) after 10 steps.
+    "faastraingym": {
+        "action_mode": "delta", "max_delta": 5, "min_replicas": 1, "max_replicas": 10, "episode_steps": 10,
+        "episode_end": "terminated", "observation_dtype": "float64", "reward": {"preset": "seed", "penalty": -1000.0},
+    },
+    # DRe-SCale's agents: Discrete(5) deltas -2..+2, up to 24 replicas, a -100 penalty,
+    # float64 observations, and done (terminated) after 10 steps.
+    "drescale": {
+        "action_mode": "delta", "max_delta": 2, "min_replicas": 1, "max_replicas": 24, "episode_steps": 10,
+        "episode_end": "terminated", "observation_dtype": "float64", "reward": {"preset": "seed", "penalty": -100.0},
+    },
+}
+
+
+def env_settings(preset: str | None = None, **given: Any) -> EnvSettings:
+    """The settings of ``preset`` (None: none) overridden by those ``given``; ``reward`` may be
+    a preset name, a mapping or RewardSettings."""
+    if preset is not None:
+        one_of("preset", preset, tuple(PRESETS))
+        given = {**PRESETS[preset], **given}
+    reward = given.pop("reward", None)
+    if isinstance(reward, str):
+        reward = {"preset": reward}
+    try:
+        return EnvSettings(reward=build_settings(RewardSettings, reward, "reward"), **given)
+    except TypeError as e:  # an unknown keyword
+        raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
 
 
 OVERLOAD_MODES: tuple[str, ...] = ("reject", "queue")
@@ -144,40 +199,44 @@ OverloadMode = Literal["reject", "queue"]
 class SimSettings:
     """The simulated function and the node it runs on (see docs/simulator.md).
 
+    The defaults are the calibration of the local cluster's default function (``api``: a
+    0.2 s downstream wait and a little CPU, two requests in flight per replica, 429 past them),
+    shipped as ``faastrain_async/calibration/data/api.json``.
+
     ``sim={"calibration": PATH}`` starts from a calibration file's values instead of these
     defaults (see :mod:`faastrain_async.calibration`); keys given beside it win.
     """
 
     # -- the function -------------------------------------------------------------------------
     #: Mean and coefficient of variation of one request's latency when it runs alone (lognormal).
-    service_time: float = 0.2
-    service_time_cv: float = 0.5
+    service_time: float = 0.204
+    service_time_cv: float = 0.15
     #: Requests one replica runs at once (the watchdog's ``max_inflight``).
-    concurrency: int = 1
+    concurrency: int = 2
     #: Most requests per second one replica completes; None: ``concurrency / service_time``.
-    replica_rate: float | None = None
+    replica_rate: float | None = 10.0
     #: Past a replica's capacity: ``"reject"`` answers at once with an error (429, as a watchdog
     #: with ``max_inflight`` does), ``"queue"`` keeps the request waiting up to ``request_timeout``.
-    overload: OverloadMode = "queue"
+    overload: OverloadMode = "reject"
     #: A request that has waited this long fails (a timeout, seconds).
     request_timeout: float = 10.0
     #: CPU seconds one request uses, and the CPU a replica requests (cores).
-    cpu_per_request: float = 0.02
+    cpu_per_request: float = 0.0028
     cpu_request: float = 0.1
     #: CPU a ready replica uses when idle (cores); it also takes from ``cores``.
-    idle_cpu: float = 0.002
+    idle_cpu: float = 0.0025
     #: Memory a replica requests, uses when idle, and adds per in-flight request (MiB).
     mem_request_mib: float = 128.0
-    mem_base_mib: float = 40.0
-    mem_per_request_mib: float = 12.0
+    mem_base_mib: float = 58.3
+    mem_per_request_mib: float = 2.7
     # -- replicas -------------------------------------------------------------------------------
     #: Mean and coefficient of variation of a new replica's cold start (lognormal; cv 0 = fixed).
-    cold_start: float = 3.0
-    cold_start_cv: float = 0.3
+    cold_start: float = 0.68
+    cold_start_cv: float = 0.65
     #: Mean and coefficient of variation of a removed replica's time to be deleted (lognormal),
     #: at most ``grace_period``.
-    termination: float = 0.2
-    termination_cv: float = 0.5
+    termination: float = 0.23
+    termination_cv: float = 0.79
     grace_period: float = 5.0
     # -- the node -------------------------------------------------------------------------------
     #: CPU the replicas share (cores); past it requests slow down and capacity stops growing
@@ -206,6 +265,15 @@ class SimSettings:
             if getattr(self, name) is not None:
                 positive(name, getattr(self, name))
         check(self.calibration is None or isinstance(self.calibration, str), "calibration", self.calibration, "must be a file path")
+
+    def with_cores(self, cores: float) -> SimSettings:
+        """These settings with the node's ``cores`` replaced (a function's share of a shared
+        node, set every window: a copy that checks only the new value)."""
+        positive("cores", cores)
+        copy = object.__new__(SimSettings)
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "cores", float(cores))
+        return copy
 
     @property
     def per_replica_rate(self) -> float:

@@ -7,6 +7,7 @@ can catch the whole family; the leaves say which part failed.
     ├── ConfigError            a setting, argument or action is not valid (also a ValueError)
     ├── EnvClosedError         the environment was used after close()
     ├── ResetNeeded            a step came before the first reset
+    ├── OutputError            a result file could not be written (disk full, no permission, ...)
     └── BackendError           the backend (cluster, simulator, load generator) failed
         ├── ScaleRejected      a scale request was refused (403, 404, 422, retries exhausted)
         ├── SettleTimeout      replicas did not settle within settle_timeout (policy "raise")
@@ -61,3 +62,7 @@ class CalibrationError(BackendError):
 
 class ResetNeeded(FaaSTrainError, RuntimeError):
     """A step was asked for before the first reset."""
+
+
+class OutputError(FaaSTrainError):
+    """A result file could not be written; the message names the file and the reason."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.spaces import OBSERVATION_FIELDS
+from faastrain_async.outputs import output_folder, writing
 from faastrain_async.policies.base import Policy
 
 #: info keys written to a step row (the rest stay in memory).
@@ -30,24 +31,32 @@ class StepRow(NamedTuple):
     step: int
     action: int | None  # None for the observation a reset returned
     reward: float | None
+    terminated: bool
     truncated: bool
     obs: dict[str, float]
     info: dict[str, Any]
 
     def flat(self) -> dict[str, Any]:
         """A single-level mapping (a CSV row)."""
-        row: dict[str, Any] = {"episode": self.episode, "step": self.step, "action": self.action, "reward": self.reward, "truncated": self.truncated}
+        row: dict[str, Any] = {
+            "episode": self.episode, "step": self.step, "action": self.action, "reward": self.reward,
+            "terminated": self.terminated, "truncated": self.truncated,
+        }  # fmt: skip
         row.update(self.obs)
         row.update(self.info)
         return row
 
 
-def _row(episode: int, obs: np.ndarray, info: dict[str, Any], action: int | None, reward: float | None, truncated: bool) -> StepRow:
+def _row(
+    episode: int, obs: np.ndarray, info: dict[str, Any], action: int | None, reward: float | None,
+    terminated: bool = False, truncated: bool = False,
+) -> StepRow:
     return StepRow(
         episode=episode,
         step=int(info["step"]),
         action=action,
         reward=reward,
+        terminated=terminated,
         truncated=truncated,
         obs={name: float(v) for name, v in zip(OBSERVATION_FIELDS, obs)},
         info={k: info[k] for k in INFO_KEYS if k in info},
@@ -55,23 +64,24 @@ def _row(episode: int, obs: np.ndarray, info: dict[str, Any], action: int | None
 
 
 def rollout(env: FaaSEnv, policy: Policy, *, steps: int, seed: int | None) -> Iterator[StepRow]:
-    """Run ``policy`` for ``steps`` steps, resetting at every episode's end.
+    """Run ``policy`` for ``steps`` steps, resetting when an episode ends and a step follows.
 
     Yields the row of each reset first, then one per step. The first reset takes ``seed``;
-    later episodes continue the same seeded world.
+    later episodes continue the same seeded world. No reset follows the last step: on a live
+    backend a reset costs a scale-back and a window.
     """
     policy.reset(seed)
-    episode = 1
-    obs, info = env.reset(seed=seed)
-    yield _row(episode, obs, info, None, None, False)
+    episode = 0
+    ended = True
     for _ in range(steps):
+        if ended:
+            episode += 1
+            obs, info = env.reset(seed=seed if episode == 1 else None)
+            yield _row(episode, obs, info, None, None)
         action = int(policy.act(obs, info))
         obs, reward, terminated, truncated, info = env.step(action)
-        yield _row(episode, obs, info, action, float(reward), bool(truncated))
-        if terminated or truncated:
-            episode += 1
-            obs, info = env.reset()
-            yield _row(episode, obs, info, None, None, False)
+        yield _row(episode, obs, info, action, float(reward), bool(terminated), bool(truncated))
+        ended = bool(terminated or truncated)
 
 
 def summarize(rows: Sequence[StepRow], interval: float) -> dict[str, Any]:
@@ -104,24 +114,37 @@ def summarize(rows: Sequence[StepRow], interval: float) -> dict[str, Any]:
 
 
 class StepWriter:
-    """Writes rows to ``steps.jsonl`` or ``steps.csv`` in a folder, as they come."""
+    """Writes rows to ``steps.jsonl`` or ``steps.csv`` in a folder, as they come.
+
+    Each row reaches the operating system before :meth:`write` returns, so a run that is
+    killed keeps every step it finished. A failed write raises OutputError naming the file.
+    """
 
     def __init__(self, folder: Path, fmt: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"steps.{fmt}"
+        self.path = output_folder(folder) / f"steps.{fmt}"
         self._fmt = fmt
-        self._file: IO[str] = self.path.open("w", newline="")
+        with writing(self.path):
+            self._file: IO[str] = self.path.open("w", newline="")
         self._csv: csv.DictWriter[str] | None = None
 
     def write(self, row: StepRow) -> None:
-        if self._fmt == "jsonl":
-            self._file.write(json.dumps(row._asdict()) + "\n")
-            return
-        flat = row.flat()
-        if self._csv is None:
-            self._csv = csv.DictWriter(self._file, fieldnames=list(flat))
-            self._csv.writeheader()
-        self._csv.writerow(flat)
+        with writing(self.path):
+            if self._fmt == "jsonl":
+                self._file.write(json.dumps(row._asdict()) + "\n")
+            else:
+                flat = row.flat()
+                if self._csv is None:
+                    self._csv = csv.DictWriter(self._file, fieldnames=list(flat))
+                    self._csv.writeheader()
+                self._csv.writerow(flat)
+            self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        with writing(self.path):
+            self._file.close()
+
+    def __enter__(self) -> StepWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

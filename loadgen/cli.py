@@ -18,6 +18,7 @@ readable live view instead. A bad value exits with status 2 and one line naming 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from loadgen.profiles import Profile, ProfileError, Trace, parse_profile
+from loadgen.lifeline import orphaned
+from loadgen.profiles import Profile, ProfileError, Trace, draw_profile
 from loadgen.schedule import ARRIVAL_MODES
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -57,14 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = p.add_argument_group("load")
     which = load.add_mutually_exclusive_group()
-    which.add_argument("--profile", metavar="SPEC", help="profile spec, e.g. sine:period=600,low=2,high=40")
+    which.add_argument(
+        "--profile", metavar="SPEC",
+        help="profile spec, e.g. sine:period=600,low=2,high=40; ranges (period=300..900) are drawn from --seed",
+    )
     which.add_argument("--trace", metavar="FILE", help="replay per-interval counts from a JSON or CSV file")
     load.add_argument("--interval", type=float, help="seconds per trace interval (default 30)")
     load.add_argument("--scale", type=float, help="multiply the trace counts (default 1)")
     load.add_argument("--compress", type=float, help="replay the trace C times faster (default 1)")
     load.add_argument("--loop", action="store_true", default=None, help="replay the trace again when it ends")
     load.add_argument("--duration", type=float, help="seconds to run (default: the profile's length, or forever)")
-    load.add_argument("--seed", type=int, default=0, help="seed of the arrival schedule (default 0)")
+    load.add_argument(
+        "--seed", type=int, default=0, help="seed of the arrival schedule and of a ranged profile's draw (default 0)"
+    )
     load.add_argument("--arrivals", choices=ARRIVAL_MODES, default="poisson", help="arrival process (default poisson)")
     load.add_argument("--max-users", type=int, default=2000, help="upper bound on concurrent requests")
 
@@ -88,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--master-port", type=int, default=None, help=f"master port (default {DEFAULT_MASTER_PORT})")
     dist.add_argument("--worker", action="store_true", help="run as a worker of a master")
     dist.add_argument("--master-host", default="127.0.0.1", help="the master a worker joins")
+    p.add_argument(
+        "--parent-pid", type=int, metavar="PID",
+        help="exit when process PID, which started this generator, ends (for programs that run it as a child)",
+    )  # fmt: skip
     return p
 
 
@@ -111,7 +122,7 @@ def _profile(args: argparse.Namespace) -> Profile:
         except ProfileError as e:
             raise UsageError(f"--trace {args.trace!r}: {e}") from None
     try:
-        return parse_profile(args.profile)
+        return draw_profile(args.profile, args.seed)  # a ranged spec: the profile this seed draws
     except ProfileError as e:
         raise UsageError(f"--profile: {e}") from None
 
@@ -168,9 +179,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--expect-status must be an HTTP status 100..599, got {args.expect_status!r}")
     if args.profile is None and args.trace is None:
         raise UsageError("give a workload: --profile SPEC (e.g. constant:rate=10) or --trace FILE")
-    if args.trace is not None and "," in args.trace:
-        # The path travels inside a profile spec, whose parts are separated by commas.
-        raise UsageError(f"--trace {args.trace!r}: a trace path must not contain ','")
+    if args.trace is not None and ("," in args.trace or "|" in args.trace):
+        # The path travels inside a profile spec, whose parts are separated by commas ('|' separates choices).
+        raise UsageError(f"--trace {args.trace!r}: a trace path must not contain ',' or '|'")
+    if args.parent_pid is not None and orphaned(args.parent_pid):
+        raise UsageError(f"--parent-pid {args.parent_pid} is not the parent of this process (its parent is {os.getppid()}): has it ended?")
 
 
 def locust_arguments(argv: Sequence[str] | None = None) -> list[str]:
@@ -214,6 +227,8 @@ def locust_arguments(argv: Sequence[str] | None = None) -> list[str]:
     ]
     if view:
         out.append("--live-view")
+    if args.parent_pid is not None:
+        out.append(f"--parent-pid={args.parent_pid}")
     if args.workers:
         master_port = args.master_port or _free_port()
         out += ["--processes", str(args.workers), "--master-bind-host", "127.0.0.1"]

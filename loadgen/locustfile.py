@@ -21,6 +21,7 @@ counts to the master, which writes the merged lines.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import time
@@ -33,8 +34,9 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadgen.lifeline import ORPHANED_EXIT, PARENT_CHECK_PERIOD, die_with_parent, orphaned
 from loadgen.plan import Plan
-from loadgen.profiles import parse_profile
+from loadgen.profiles import draw_profile
 from loadgen.schedule import ARRIVAL_MODES, ArrivalSchedule, target_count
 from loadgen.stats import Aggregator, Recorder, SecondCounts, format_view, json_writer
 
@@ -44,6 +46,9 @@ _HAND_OVER_GRACE_S = 0.3
 _PLAN_WAIT_S = 60.0
 _MESSAGE_PLAN = "faastrain_plan"
 _MESSAGE_SECONDS = "faastrain_seconds"
+# Locust imports this file before it forks its local workers (--processes): in a worker a
+# different pid means a local fork, whose parent is the process with this pid.
+_IMPORT_PID = os.getpid()
 
 
 @events.init_command_line_parser.add_listener
@@ -62,6 +67,7 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--start-lead", type=float, default=1.0, help="Seconds from test start to schedule start")
     group.add_argument("--stats-file", default="-", help="File for the JSON lines ('-': stdout)")
     group.add_argument("--live-view", action="store_true", help="Write a readable view to stdout")
+    group.add_argument("--parent-pid", type=int, default=0, help="Exit when this process ends (0: never)")
 
 
 def _failure_kind(error: BaseException) -> str:
@@ -99,7 +105,7 @@ class _Run:
                 raise ValueError("--rate-profile is required, e.g. --rate-profile constant:rate=10")
             t0 = math.ceil(time.time() + opts.start_lead)
             schedule = ArrivalSchedule(
-                parse_profile(opts.rate_profile),
+                draw_profile(opts.rate_profile, opts.schedule_seed),  # a ranged spec draws from the seed
                 seed=opts.schedule_seed,
                 arrivals=opts.arrivals,
                 duration=opts.run_seconds or None,
@@ -219,10 +225,28 @@ def _start_handing_over(environment: Environment, plan: Plan) -> None:
     RUN.greenlets.append(gevent.spawn(loop))
 
 
+def _die_with(parent: int) -> None:
+    """End this process as soon as ``parent`` has ended: a generator must not outlive its owner."""
+    die_with_parent()
+    if orphaned(parent):
+        os._exit(ORPHANED_EXIT)
+
+    def watch() -> None:
+        while not orphaned(parent):
+            gevent.sleep(PARENT_CHECK_PERIOD)
+        os._exit(ORPHANED_EXIT)
+
+    gevent.spawn(watch)
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     RUN.environment = environment
     runner = environment.runner
+    if os.getpid() != _IMPORT_PID:
+        _die_with(_IMPORT_PID)  # a local worker: useless, and unstoppable, once its master is gone
+    elif environment.parsed_options.parent_pid:
+        _die_with(environment.parsed_options.parent_pid)
     if isinstance(runner, WorkerRunner):
 
         def on_plan(environment: Environment, msg: Any, **_: Any) -> None:

@@ -29,6 +29,7 @@ def profile_to_wire(profile: Profile) -> dict[str, Any]:
             "compress": profile.compress,
             "loop": profile.loop,
             "source": profile.source,
+            "offset": profile.offset,
         }
     return {"spec": profile.spec}
 
@@ -43,6 +44,7 @@ def profile_from_wire(data: dict[str, Any]) -> Profile:
             compress=float(data["compress"]),
             loop=bool(data["loop"]),
             source=str(data["source"]),
+            offset=int(data.get("offset", 0)),
         )
     return parse_profile(str(data["spec"]))
 

@@ -12,128 +12,70 @@ Profiles parse from short spec strings, as used on the command line::
     square:period=120,low=2,high=40[,duty=0.5]
     sawtooth:period=300,low=0,high=30
     steps:rates=5/20/10,hold=60[,loop=1]
+    step:before=5,after=40,at=120
     diurnal:low=1,high=40[,period=86400,peak=0.6,sharpness=2]
-    trace:path=FILE[,interval=30,scale=1,compress=1,loop=1]
+    trace:path=FILE[,interval=30,scale=1,compress=1,loop=1,offset=0]
+    steady:rate=10[,noise=0,corr=300,key=random]
+    flash:base=5,height=40,every=600,length=60[,rise=0,key=random]
+    onoff:low=2,high=40,on=60,off=240[,key=random]
+    azure:mean=10[,swing=1.5,bursts=10,height=2,tail=1.5,top=50,noise=0.5,day=86400,start=random,key=random]
+    mix:sine|flash|onoff
 
-``rate`` accepts a float or a numpy array of times and answers in kind. The shapes live in
-:mod:`loadgen.shapes`, trace replay in :mod:`loadgen.trace`; this module parses specs and is
-the one to import from.
+A parameter may be a range (``period=300..900``, ``rate=1..100:log``), a choice
+(``period=300|600``) or ``random``; such a spec is a workload that :func:`draw_profile`
+turns into a concrete profile for a seed (see :mod:`loadgen.workload`). ``rate`` accepts a
+float or a numpy array of times and answers in kind. This module is the one to import from.
 """
 
 from __future__ import annotations
 
-from loadgen.shapes import Constant, Diurnal, Profile, ProfileError, Sawtooth, Sine, Square, Steps
+from loadgen.azure import AzureLike
+from loadgen.bursts import Flash, OnOff, Steady
+from loadgen.families import FAMILIES
+from loadgen.shapes import Constant, Diurnal, Profile, ProfileError, Sawtooth, Sine, Square, Step, Steps
 from loadgen.trace import Trace, load_trace
+from loadgen.workload import MIX, Workload, as_workload, draw_profile, parse_workload
 
 __all__ = [
     "Profile",
     "ProfileError",
+    "Workload",
     "Constant",
     "Sine",
     "Square",
     "Sawtooth",
     "Steps",
+    "Step",
     "Diurnal",
     "Trace",
+    "Steady",
+    "Flash",
+    "OnOff",
+    "AzureLike",
     "load_trace",
     "parse_profile",
+    "parse_workload",
+    "as_workload",
+    "draw_profile",
     "PROFILE_KINDS",
 ]
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
-def _rates(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split("/"))
-
-
-_KINDS: dict[str, tuple[type, dict[str, tuple[str, object]], tuple[str, ...]]] = {
-    "constant": (Constant, {"rate": ("rate_", float)}, ("rate",)),
-    "sine": (
-        Sine,
-        {"period": ("period", float), "low": ("low", float), "high": ("high", float), "phase": ("phase", float)},
-        ("period", "low", "high"),
-    ),
-    "square": (
-        Square,
-        {"period": ("period", float), "low": ("low", float), "high": ("high", float), "duty": ("duty", float)},
-        ("period", "low", "high"),
-    ),
-    "sawtooth": (
-        Sawtooth,
-        {"period": ("period", float), "low": ("low", float), "high": ("high", float)},
-        ("period", "low", "high"),
-    ),
-    "steps": (
-        Steps,
-        {"rates": ("rates", _rates), "hold": ("hold", float), "loop": ("loop", _bool)},
-        ("rates", "hold"),
-    ),
-    "diurnal": (
-        Diurnal,
-        {
-            "low": ("low", float),
-            "high": ("high", float),
-            "period": ("period", float),
-            "peak": ("peak_at", float),
-            "sharpness": ("sharpness", float),
-        },
-        ("low", "high"),
-    ),
-    "trace": (
-        Trace,
-        {
-            "path": ("path", str),
-            "interval": ("interval", float),
-            "scale": ("scale", float),
-            "compress": ("compress", float),
-            "loop": ("loop", _bool),
-        },
-        ("path",),
-    ),
-}
-
-PROFILE_KINDS: tuple[str, ...] = tuple(_KINDS)
+#: Every family a spec can name, and ``mix``.
+PROFILE_KINDS: tuple[str, ...] = (*FAMILIES, MIX)
 
 
 def parse_profile(spec: str) -> Profile:
-    """Build a profile from a spec such as ``sine:period=600,low=2,high=40``.
+    """Build the concrete profile of a spec without ranges, such as ``sine:period=600,low=2,high=40``.
 
     Raises :class:`ProfileError` naming the bad part: an unknown kind, an unknown or
-    missing key, a value that is not a number, or a value out of range.
+    missing key, a value that is not a number, or a value out of range; and for a spec
+    that draws (a range, a choice, ``random``, or a family whose ``key`` defaults to
+    ``random``), says to draw it with a seed instead.
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ProfileError(f"profile spec must be a non-empty string like 'constant:rate=10', got {spec!r}")
-    kind, _, rest = spec.strip().partition(":")
-    kind = kind.strip().lower()
-    if kind not in _KINDS:
-        raise ProfileError(f"profile spec {spec!r}: unknown kind {kind!r}; known: {', '.join(PROFILE_KINDS)}")
-    cls, keys, required = _KINDS[kind]
-    kwargs: dict[str, object] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, text = part.partition("=")
-        key = key.strip().lower()
-        if not eq or key not in keys:
-            raise ProfileError(
-                f"profile spec {spec!r}: bad part {part!r}; {kind} takes {', '.join(k + '=' for k in keys)}"
-            )
-        arg, convert = keys[key]
-        try:
-            kwargs[arg] = convert(text.strip())  # type: ignore[operator]
-        except ValueError:
-            raise ProfileError(f"profile spec {spec!r}: {key}={text.strip()!r} is not a valid value") from None
-    missing = [k for k in required if keys[k][0] not in kwargs]
-    if missing:
-        raise ProfileError(f"profile spec {spec!r}: missing {', '.join(k + '=' for k in missing)}")
-    try:
-        if kind == "trace":
-            path = kwargs.pop("path")
-            return Trace.from_file(str(path), **kwargs)  # type: ignore[arg-type]
-        return cls(**kwargs)
-    except ProfileError as e:
-        raise ProfileError(f"profile spec {spec!r}: {e}") from None
+    workload = parse_workload(spec)
+    if not workload.fixed:
+        raise ProfileError(
+            f"profile spec {spec!r} draws its parameters from a seed (ranges, choices or random keys); "
+            f"draw it with draw_profile(spec, seed) or --seed, or give every parameter (and key=N) a value"
+        )
+    return workload.draw(None)

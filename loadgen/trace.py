@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
-from loadgen.shapes import ProfileError, check_positive, fmt, piecewise
+from loadgen.shapes import ProfileError, Shape, check_positive, fmt, sequence_kernel
+
+__all__ = ["Trace", "cached_counts", "load_trace"]
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_table(counts: tuple[float, ...]) -> np.ndarray:
+    # Every replay of the same counts (another offset, scale or episode) shares one array.
+    table = np.asarray(counts, dtype=float)
+    table.flags.writeable = False
+    return table
 
 
 @dataclass(frozen=True)
-class Trace:
-    """Replay of per-interval request counts.
+class Trace(Shape):
+    """Replay of per-interval request counts, from interval ``offset`` on.
 
     Interval ``i`` of the trace holds ``counts[i]`` requests over ``interval`` seconds. It is
     replayed in ``interval / compress`` seconds with ``counts[i] * scale`` requests, so its
-    rate is ``counts[i] * scale * compress / interval``.
+    rate is ``counts[i] * scale * compress / interval``. The replay starts at interval
+    ``offset``; with ``loop`` it wraps around to interval 0 after the last one.
     """
 
     counts: tuple[float, ...]
@@ -28,7 +42,11 @@ class Trace:
     compress: float = 1.0
     loop: bool = True
     source: str = "<inline>"
-    _rates: np.ndarray = field(init=False, repr=False, compare=False)
+    offset: int = 0
+    table: np.ndarray = field(init=False, repr=False, compare=False)
+    PARAMS: ClassVar[tuple[str, ...]] = ("interval", "scale", "compress", "loop", "offset")
+    TABLE: ClassVar[str | None] = "counts"
+    first: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         if not self.counts:
@@ -39,8 +57,15 @@ class Trace:
         check_positive("interval", self.interval)
         check_positive("scale", self.scale)
         check_positive("compress", self.compress)
-        rates = np.asarray(self.counts, dtype=float) * self.scale / self.replay_interval
-        object.__setattr__(self, "_rates", rates)
+        if not (isinstance(self.offset, int) and 0 <= self.offset < len(self.counts)):
+            raise ProfileError(
+                f"offset must be an interval of the trace, 0..{len(self.counts) - 1}, got {self.offset!r}"
+            )
+        object.__setattr__(self, "table", _shared_table(self.counts))
+
+    @property
+    def count(self) -> int:
+        return len(self.counts)
 
     @property
     def replay_interval(self) -> float:
@@ -49,26 +74,47 @@ class Trace:
 
     @property
     def spec(self) -> str:
+        offset = f",offset={self.offset}" if self.offset else ""
         return (
             f"trace:path={self.source},interval={fmt(self.interval)},scale={fmt(self.scale)},"
-            f"compress={fmt(self.compress)},loop={int(self.loop)}"
+            f"compress={fmt(self.compress)},loop={int(self.loop)}{offset}"
         )
 
     @property
     def peak(self) -> float:
-        return float(self._rates.max())
+        played = self.table if self.loop else self.table[self.offset :]
+        return float(played.max()) * self.scale / self.replay_interval
 
     @property
     def duration(self) -> float | None:
-        return None if self.loop else self.replay_interval * len(self.counts)
+        return None if self.loop else self.replay_interval * (len(self.counts) - self.offset)
 
-    def rate(self, t: float | np.ndarray) -> float | np.ndarray:
-        return piecewise(self._rates, self.replay_interval, t, self.loop)
+    @staticmethod
+    def kernel(p: Any, t: np.ndarray) -> np.ndarray:
+        replay = p.interval / p.compress
+        counts = sequence_kernel(p, t + p.offset * replay, replay, p.loop)
+        # Without a loop nothing plays before the start (the intervals before the offset).
+        return np.where((t >= 0) | (p.loop != 0), counts, 0.0) * (p.scale / replay)
 
     @classmethod
-    def from_file(cls, path: str | Path, **options: float | bool) -> Trace:
+    def from_file(cls, path: str | Path, **options: Any) -> Trace:
         """Load a trace file (see :func:`load_trace`) and build its replay."""
-        return cls(tuple(load_trace(path)), source=str(path), **options)  # type: ignore[arg-type]
+        return cls(cached_counts(str(path)), source=str(path), **options)
+
+
+def cached_counts(path: str) -> tuple[float, ...]:
+    """The counts of a trace file, read once while the file stays unchanged."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        raise ProfileError(f"trace file not found: {path!r}") from None
+    return _counts_of(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _counts_of(path: str, mtime_ns: int, size: int) -> tuple[float, ...]:
+    # Keyed by modification time and size too, so an edited file is read again.
+    return tuple(load_trace(path))
 
 
 def load_trace(path: str | Path) -> list[float]:
@@ -101,4 +147,3 @@ def load_trace(path: str | Path) -> list[float]:
                 continue  # a header row
             raise ProfileError(f"trace {str(p)!r} line {n}: {row[-1]!r} is not a number") from None
     return counts
-

@@ -31,6 +31,8 @@ class CountingServer:
 
     slow_s: float = 2.0
     per_second: collections.Counter[int] = field(default_factory=collections.Counter)
+    #: (method, path, body) of each request.
+    requests: collections.Counter[tuple[str, str, bytes]] = field(default_factory=collections.Counter)
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -40,7 +42,7 @@ class CountingServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.per_second[int(time.time())] += 1
-        await request.read()
+        self.requests[(request.method, request.path, await request.read())] += 1
         if request.path == "/fail":
             return web.Response(status=500, text="failed on purpose")
         if request.path == "/slow":

@@ -13,6 +13,7 @@ import psutil
 from kubernetes_asyncio import client, config
 
 from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster
+from faastrain_async.local.statedir import owned_processes
 
 NS = "openfaas-fn"
 #: Settings that keep the tests quick on a small machine.
@@ -24,14 +25,8 @@ def settings(**overrides: Any) -> ClusterSettings:
 
 
 def cluster_processes(cluster_id: str) -> list[psutil.Process]:
-    """Live processes that belong to the cluster (replicas carry its id on their command line)."""
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        if process.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if f"--cluster-id {cluster_id}" in " ".join(process.info["cmdline"] or []):
-            found.append(process)
-    return found
+    """Live processes that belong to the cluster (they carry its mark in their environment)."""
+    return owned_processes(cluster_id)
 
 
 @contextlib.asynccontextmanager

@@ -20,11 +20,14 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-def test_where_the_function_runs_must_be_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_where_the_function_runs_must_be_said(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     assert main(["calibrate", "--out", str(tmp_path / "c.json")]) == 2
-    assert "--local-cluster, --attach, or --kube KEY=VALUE" in one_error_line(capsys)
-    assert main(["calibrate", "--attach", str(tmp_path), "--out", str(tmp_path / "c.json")]) == 2
-    assert "no local cluster runs from there" in one_error_line(capsys)
+    assert "--local-cluster, or --kube KEY=VALUE" in one_error_line(capsys)
+    assert main(["calibrate", "--local-cluster", "--state-dir", str(tmp_path), "--out", str(tmp_path / "c.json")]) == 2
+    assert "no local cluster runs there" in one_error_line(capsys)
+    assert main(["calibrate", "--state-dir", str(tmp_path), "--out", str(tmp_path / "c.json")]) == 2
+    assert "it needs --local-cluster" in one_error_line(capsys)
     assert main(["calibrate", "--local-cluster", "--out", str(tmp_path)]) == 2
     assert "is a directory" in one_error_line(capsys)
     assert main(["calibrate", "--local-cluster", "--function", "Bad_Name", "--out", str(tmp_path / "c.json")]) == 2
@@ -33,7 +36,10 @@ def test_where_the_function_runs_must_be_said(tmp_path: Path, capsys: pytest.Cap
 
 
 @pytest.mark.slow
-def test_a_quick_calibration_of_the_local_cluster_feeds_the_simulator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_quick_calibration_of_the_local_cluster_feeds_the_simulator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # no running cluster there: a private one
     out = tmp_path / "api.json"
     assert main(["calibrate", "--local-cluster", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -12,6 +12,7 @@ from faastrain_async import AsyncFaaSEnv, FaaSEnv
 from faastrain_async.backends.ports import EventSink
 from faastrain_async.backends.sim.backend import SimBackend, SimScaler
 from faastrain_async.config import SimSettings
+from faastrain_async.env.rewards import seed_values
 from faastrain_async.errors import SettleTimeout, WatchError
 from loadgen.profiles import parse_profile
 
@@ -74,7 +75,9 @@ def test_settle_timeout_policies(policy: str) -> None:
         assert not info["settled"] and info["settle_seconds"] == pytest.approx(10.0)
         assert obs[3] == 1.0 and not info["applied"]
         assert truncated is (policy == "truncate")
-        assert reward < -500  # the seed penalty: observed replicas differ from the target
+        # The seed penalty: the observed replicas differ from the target.
+        value = seed_values(obs[1], obs[0], obs[4], obs[5], obs[3], env.env.settings)
+        assert reward == pytest.approx(value - 1000.0, rel=1e-5)
     env.close()
 
 
@@ -111,7 +114,7 @@ async def test_a_failing_watcher_surfaces_from_the_next_step_not_a_hang() -> Non
 def test_sync_close_reraises_a_failure_that_no_step_reported() -> None:
     env = FaaSEnv(failing_backend(after_seconds=0.05), interval=2.0)
     env.reset(seed=0)
-    worker = env._portal.thread
+    worker = env._call._portal.thread
     time.sleep(0.3)  # the watcher fails in the background
     with pytest.raises(WatchError):
         env.close()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from faastrain_async.cli.evaluate import parse_seeds
 from faastrain_async.cli.main import main
@@ -19,13 +18,6 @@ from faastrain_async.evaluation import aggregate, episode_seeds, evaluate, split
 from faastrain_async.evaluation.report import table
 
 ENV_ARGS = ["--profile", "sine:period=300,low=2,high=30", "--episode-steps", "8"]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    # main() points structlog at this test's captured stderr, which pytest closes afterwards.
-    structlog.reset_defaults()
 
 
 def run_cli(out: Path, *extra: str) -> int:
@@ -49,6 +41,13 @@ def test_evaluate_writes_table_csv_and_json_and_is_deterministic(tmp_path: Path,
     ]
     # Every policy faced the same world in the same episode.
     assert [e["world_seed"] for e in episodes[:4]] == [e["world_seed"] for e in episodes[4:]]
+    # steps.csv joins episodes.csv on (policy, seed, episode): a reset row and 8 steps each.
+    with (tmp_path / "a" / "steps.csv").open() as f:
+        steps = list(csv.DictReader(f))
+    per_episode = collections.Counter((s["policy"], s["seed"], s["episode"]) for s in steps)
+    assert per_episode == {(e["policy"], e["seed"], e["episode"]): 1 + 8 for e in episodes}
+    first = [s for s in steps if (s["policy"], s["seed"], s["episode"]) == ("static:4", "1", "1")]
+    assert [s["step"] for s in first] == [str(n) for n in range(9)]
     results = json.loads((tmp_path / "a" / "results.json").read_text())
     assert set(results["aggregates"]) == {"hpa", "static:4"}
     assert results["aggregates"]["static:4"]["mean_replicas"]["n"] == 4
@@ -59,7 +58,6 @@ def test_evaluate_writes_table_csv_and_json_and_is_deterministic(tmp_path: Path,
 
 
 def test_evaluate_writes_png_plots(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     from faastrain_async.evaluation.plots import timeline
 
     assert run_cli(tmp_path) == 0

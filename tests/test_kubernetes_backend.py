@@ -20,12 +20,13 @@ from faastrain_async import AsyncFaaSEnv
 from faastrain_async.clients.prometheus import PrometheusClient, single
 from faastrain_async.errors import LoadGeneratorError, MetricsUnavailable, ScaleRejected, SettleTimeout, WatchError
 from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster
+from loadgen.profiles import draw_profile
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 SCRAPE = 0.5
 RATE = 8.0
-FUNCTIONS = ["episode", "side-a", "side-b", "watch", "patch", "kill", "unready", "prom", "load", "gw", "cadvisor"]
+FUNCTIONS = ["episode", "side-a", "side-b", "watch", "patch", "kill", "unready", "prom", "load", "gw", "cadvisor", "draws"]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -213,6 +214,37 @@ async def test_a_killed_load_generator_is_reported(cluster: LocalCluster) -> Non
         await env.areset(seed=0)
         pid = env.backend.load.generator.pid
         os.killpg(pid, signal.SIGKILL)
+        with pytest.raises(LoadGeneratorError, match="killed by SIGKILL"):
+            async with asyncio.timeout(10):
+                await env.astep(5)
+
+
+async def test_a_seeded_reset_runs_the_profile_its_seed_draws(cluster: LocalCluster) -> None:
+    spec = "constant:rate=4|12"
+    seeds: dict[str, list[int]] = {}
+    for seed in range(40):
+        seeds.setdefault(draw_profile(spec, seed).spec, []).append(seed)
+    low, high = seeds["constant:rate=4"], seeds["constant:rate=12"]
+    async with make_env(cluster, "draws", profile=spec) as env:
+        load = env.backend.load
+        await env.areset(seed=low[0])
+        first = load.generator
+        assert first is not None and first.started is not None and first.started.profile == "constant:rate=4"
+        _, _, _, _, info = await env.astep(5)
+        assert info["load_intended_rps"] == pytest.approx(4)
+        # Another draw: the generator is replaced by one that runs the new profile.
+        await env.areset(seed=high[0])
+        second = load.generator
+        assert second is not first and first.returncode is not None
+        assert second is not None and second.started is not None and second.started.profile == "constant:rate=12"
+        _, _, _, _, info = await env.astep(5)
+        assert info["load_intended_rps"] == pytest.approx(12)
+        # The same draw (or no seed): the generator goes on.
+        await env.areset(seed=high[1])
+        await env.areset()
+        assert load.generator is second
+        # The watcher follows the new generator: its death is reported.
+        os.killpg(second.pid, signal.SIGKILL)
         with pytest.raises(LoadGeneratorError, match="killed by SIGKILL"):
             async with asyncio.timeout(10):
                 await env.astep(5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faastrain_async.backends.kubernetes.metrics import ingest_query, window_queries
+from faastrain_async.cli.export import series_queries
 from faastrain_async.backoff import backoff_delay
 from faastrain_async.quantity import parse_quantity
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings, promql_string
@@ -37,11 +38,22 @@ def test_defaults_follow_faastraingym() -> None:
         ({"in_cluster": "true"}, "in_cluster='true'"),
         ({"in_cluster": True, "kubeconfig": "k.yaml"}, "choose one"),
         ({"gateway_user": "admin"}, "go together"),
+        ({"function_label_form": "{name}.{namespace}"}, "function_label_form='{name}.{namespace}'.*{function}"),
+        ({"function_label_form": "{namespace}"}, "must name the function as {function}"),
+        ({"load_method": "PO ST"}, "load_method='PO ST'.*HTTP method"),
     ],
 )
 def test_bad_settings_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         KubernetesSettings(**kwargs)
+
+
+def test_the_function_label_form_reaches_every_query() -> None:
+    bare = KubernetesSettings(function_label_form="{function}")
+    assert bare.function_label == "api"
+    queries = [*window_queries(bare, 30.0).values(), ingest_query(bare), *series_queries(bare, 1.0).values()]
+    assert all('function_name="api"' in q for q in queries if "function_name" in q)
+    assert not any("openfaas-fn" in q for q in queries)
 
 
 def test_promql_label_values_are_escaped() -> None:

@@ -38,6 +38,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["--profile", "constant:rate=1", "--workers", "2", "--expect-workers", "2"], "exclude each other"),
         ([], "give a workload"),
         (["--profile", "constant:rate=1", "--scale", "3"], "--scale applies to --trace only"),
+        (["--profile", "sine:period=5..1,low=1,high=2"], "bad range period=5..1"),
+        (["--profile", "mix:sine|wobble"], "unknown kind 'wobble' in the mix"),
+        (["--trace", "a|b.json"], "must not contain ',' or '|'"),
     ],
 )
 def test_bad_values_are_named_on_one_line(args: list[str], named: str) -> None:

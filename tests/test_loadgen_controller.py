@@ -19,6 +19,8 @@ from faastrain_async.clients.loadgen import (
     LoadStarted,
     parse_event,
 )
+from faastrain_async.backends.kubernetes.load import GatewayLoad
+from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 
 from loadgen_fixtures import TRACE, CountingServer, server  # noqa: F401  (fixture)
@@ -138,3 +140,17 @@ async def test_an_unreachable_url_fails_start_with_the_reason() -> None:
     with pytest.raises(LoadGeneratorError, match=r"exited with status 2: .*unreachable.*Connection refused"):
         await load.start()
     await load.stop()
+
+
+async def test_the_envs_load_uses_the_load_method_and_body(server: CountingServer) -> None:
+    settings = KubernetesSettings(function="echo", gateway_url=server.url, load_method="PUT", load_body="ping")
+    load = GatewayLoad(settings, "constant:rate=20")
+    try:
+        await load.start()
+        watcher = asyncio.create_task(load.watch(), name="loadgen-watch")
+        assert load.generator is not None
+        await load.generator.next_second(timeout=10)
+    finally:
+        await load.stop()
+    await asyncio.wait_for(watcher, 5.0)
+    assert set(server.requests) == {("PUT", "/function/echo", b"ping")}

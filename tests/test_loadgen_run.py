@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadgen.profiles import Trace, parse_profile
+from loadgen.profiles import Trace, draw_profile, parse_profile
 from loadgen.schedule import ArrivalSchedule
 
 from loadgen_fixtures import TRACE, CountingServer, run_loadgen, server  # noqa: F401  (fixture)
@@ -60,6 +60,19 @@ async def test_trace_replay_is_followed_interval_by_interval(server: CountingSer
     assert _close(arrived, want) == []
     assert sum(arrived) == sum(want)
     assert [line["target_rps"] for line in result.seconds[:intervals]] == want
+
+
+async def test_a_ranged_profile_runs_what_its_seed_draws_and_says_so(server: CountingServer) -> None:
+    spec = "steps:rates=10..40/50..90,hold=1,loop=0"
+    result = await run_loadgen(
+        "--url", f"{server.url}/ok", "--profile", spec, "--seed", "5", "--arrivals", "even", "--timeout", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    drawn = draw_profile(spec, 5)
+    assert result.start["profile"] == drawn.spec != draw_profile(spec, 6).spec
+    want = ArrivalSchedule(drawn, arrivals="even").counts(2)
+    assert [line["scheduled"] for line in result.seconds[:2]] == want.tolist()
+    assert _close(server.counts(result.start["t0"], 2), want) == []
 
 
 async def test_server_errors_are_failures_by_status(server: CountingServer) -> None:

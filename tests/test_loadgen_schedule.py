@@ -107,6 +107,14 @@ def test_plan_round_trips_a_trace_without_its_file() -> None:
     assert np.array_equal(np.fromiter(back.schedule.times(), float), np.fromiter(plan.schedule.times(), float))
 
 
+def test_plan_round_trips_a_replay_from_an_offset() -> None:
+    trace = Trace.from_file(TRACE, compress=30, loop=False, offset=340)
+    plan = Plan(ArrivalSchedule(trace, seed=2, arrivals="even"), t0=1000)
+    back = Plan.from_wire(plan.to_wire())
+    assert back == plan and back.schedule.profile.offset == 340  # type: ignore[attr-defined]
+    assert back.schedule.counts(8).tolist() == [*trace.counts[340:], 0, 0]  # six intervals left, then the end
+
+
 def test_percentile_of_a_histogram() -> None:
     hist = Counter({1.0: 50, 2.0: 45, 10.0: 4, 100.0: 1})
     assert percentile(hist, 50) == 1.0

@@ -32,21 +32,19 @@ def test_up_detach_status_down_leaves_nothing(tmp_path: Path, capsys: pytest.Cap
         record = json.loads((tmp_path / "state" / "cluster.json").read_text())
         for key in ("kubeconfig", "api_url", "gateway_url", "prometheus_url"):
             assert record[key] and str(record[key]) in out
-        assert run_cli("up", "--state-dir", state, "--detach") == 1  # one cluster per state dir
+        assert run_cli("up", "--state-dir", state, "--detach") == 2  # one cluster per state dir
+        assert f"already runs in {state} (pid {record['pid']}" in capsys.readouterr().err
         assert run_cli("status", "--state-dir", state) == 0
         status = capsys.readouterr().out
         assert "matmul" in status and "nap" in status and "available   2" in status
-        replicas = cluster_processes(record["cluster_id"])
-        assert len(replicas) == 4
-        prometheus = [p for p in psutil.process_iter(["cmdline"]) if state in " ".join(p.info["cmdline"] or []) and "prometheus" in (p.info["cmdline"] or [""])[0]]
-        assert len(prometheus) == 1
+        children = cluster_processes(record["cluster_id"])  # marked: 4 replicas and Prometheus
+        assert len(children) == 5 and [p.name() for p in children].count("prometheus") == 1
     finally:
         assert run_cli("down", "--state-dir", state) == 0
     assert "local cluster stopped" in capsys.readouterr().out
     assert not psutil.pid_exists(record["pid"]) or psutil.Process(record["pid"]).status() == psutil.STATUS_ZOMBIE
-    psutil.wait_procs(replicas + prometheus, timeout=10)
+    psutil.wait_procs(children, timeout=10)
     assert cluster_processes(record["cluster_id"]) == []
-    assert all(not p.is_running() for p in prometheus)
     assert run_cli("status", "--state-dir", state) == 1
 
 

@@ -159,7 +159,7 @@ async def test_replicas_die_when_the_parent_is_killed(tmp_path: Path) -> None:
     )
     try:
         line = b""
-        while not line.startswith(b"PIDS"):  # structlog lines come first
+        while not line.startswith(b"PIDS"):
             line = await asyncio.wait_for(process.stdout.readline(), 60)  # type: ignore[union-attr]
             assert line, "the cluster process ended before it was up"
         pids = [int(p) for p in line.split()[1:]]

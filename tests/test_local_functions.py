@@ -49,7 +49,7 @@ def test_build_handler_knows_every_builtin_kind() -> None:
 def test_replicas_get_one_blas_thread_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    env = replica_environment()
+    env = replica_environment("test")
     assert env["OPENBLAS_NUM_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "3"
 
 

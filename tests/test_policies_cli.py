@@ -80,7 +80,7 @@ def test_run_is_deterministic_and_writes_csv(tmp_path: Path) -> None:
     for name in ("a", "b"):
         assert main(["run", "--policy", "random", "--steps", "300", "--seed", "1", "--format", "csv", "--out", str(tmp_path / name)]) == 0
     a, b = ((tmp_path / n / "steps.csv").read_text() for n in ("a", "b"))
-    assert a == b and a.startswith("episode,step,action,reward,truncated,exec_time_s")
+    assert a == b and a.startswith("episode,step,action,reward,terminated,truncated,exec_time_s")
 
 
 def test_run_reports_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:

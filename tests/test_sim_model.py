@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from faastrain_async import FaaSEnv
+from faastrain_async.backends.sim.equations import FLOATS, capacity, erlang_b, stationary_wait
 from faastrain_async.backends.sim.model import SimModel
 from faastrain_async.clock import VirtualClock
 from faastrain_async.config import SimSettings
@@ -19,9 +20,17 @@ from faastrain_async.events import PodPhase
 from loadgen.profiles import parse_profile
 
 
-def world(profile: str, replicas: int, seed: int = 0, **settings: float) -> tuple[SimModel, VirtualClock, ClusterState]:
+#: A function whose numbers make hand computation easy: one request at a time, 0.2 s each (5 req/s
+#: per replica), queued up to 10 s; 0.02 core-s per request; memory 40 MiB + 12 MiB per request.
+HAND = dict(
+    service_time=0.2, service_time_cv=0.5, concurrency=1, replica_rate=None, overload="queue", cpu_per_request=0.02,
+    idle_cpu=0.002, mem_base_mib=40.0, mem_per_request_mib=12.0, cold_start=3.0, cold_start_cv=0.3,
+)
+
+
+def world(profile: str, replicas: int, seed: int = 0, **settings: float | str | None) -> tuple[SimModel, VirtualClock, ClusterState]:
     clock = VirtualClock()
-    model = SimModel(SimSettings(**settings), parse_profile(profile), clock)
+    model = SimModel(SimSettings(**{**HAND, **settings}), parse_profile(profile), clock)  # type: ignore[arg-type]
     state = ClusterState()
     model.sink = state.apply
     model.new_world(seed, replicas)
@@ -39,7 +48,9 @@ def test_enough_replicas_serve_everything_at_the_service_time() -> None:
     m = window(model, clock, 300)
     assert m.throughput_pct == 100.0
     assert m.requests == pytest.approx(3000, rel=0.1)  # Poisson around 10 req/s
-    assert m.mean_exec_s == pytest.approx(0.2, rel=0.1)
+    # Four slots at half load: an M/M/4 queue's wait on top of the service. Erlang C gives
+    # 0.0174 s; Sakasegawa's approximation, which the model uses, 0.0224 s.
+    assert m.mean_exec_s == pytest.approx(0.2 + 0.0224, rel=0.02)
     # CPU: 10 req/s x 0.02 core-s over 4 replicas requesting 0.1 core each, plus idle use.
     assert m.cpu_util == pytest.approx(10 * 0.02 / 0.4 + 0.002 / 0.1, rel=0.1)
 
@@ -63,16 +74,23 @@ def test_the_lazy_queue_integration_agrees_with_a_naive_fine_grained_one() -> No
     for when, n in ((7.3, 6), (31.05, 1), (52.6, 4), (90.2, 3)):
         clock.call_at(when, model.set_replicas, n)
     borders = [0.0, 12.5, 30.0, 47.25, 80.0, 120.0]
-    windows = []
+    windows, below = [], []
     for start, end in zip(borders, borders[1:]):
         run_inline(clock.sleep_until(end))
-        windows.append(model.window(start, end))
+        w = model.window(start, end)
+        windows.append(w)
+        # The stationary wait below capacity, which comes on top of the fluid queue's.
+        span, intended = end - start, model.load(start, end)[0]
+        ready = model._last_window[2][4] / span
+        cap = capacity(model.settings, ready, FLOATS)
+        below.append(stationary_wait(model.settings, w.successes / span, intended, ready, cap, FLOATS))
 
     s = model.settings
     per_replica = s.concurrency / s.service_time
     q, ready, i, dt = 0.0, 2, 0, 0.001
     served = dropped = 0.0
-    for w, (start, end) in zip(windows, zip(borders, borders[1:])):
+    fluid_windows = 0
+    for w, extra, (start, end) in zip(windows, below, zip(borders, borders[1:])):
         w_served = w_dropped = w_wait = 0.0
         for step in range(round(start / dt), round(end / dt)):
             t = step * dt
@@ -91,9 +109,12 @@ def test_the_lazy_queue_integration_agrees_with_a_naive_fine_grained_one() -> No
             q = q_next
         assert w.successes == pytest.approx(w_served, abs=0.05)
         assert w.requests - w.successes == pytest.approx(w_dropped, abs=0.05)
-        assert (w.mean_exec_s - s.service_time) * w.successes == pytest.approx(w_wait, rel=0.01)  # trapezoids per cell
+        # The longer of the stationary wait and the fluid queue's (trapezoids per cell).
+        assert (w.mean_exec_s - s.service_time) * w.successes == pytest.approx(max(extra * w.successes, w_wait), rel=0.01)
+        fluid_windows += w_wait > extra * w.successes
         served, dropped = served + w_served, dropped + w_dropped
     assert dropped > 10 and served > 100  # both the overloaded and the idle regimes were crossed
+    assert fluid_windows >= 2
 
 
 def test_more_load_per_replica_means_more_cpu_and_memory() -> None:
@@ -191,3 +212,68 @@ def test_observed_replicas_are_the_ready_replicas_of_every_window() -> None:
         if truncated:
             env.reset()
     env.close()
+
+
+# -- the mechanisms of the model, each against a hand-computed case ----------------------------
+
+
+def test_erlang_b_matches_hand_computed_losses() -> None:
+    # B(2, 1) = (1/2) / (1 + 1 + 1/2); B(1, a) = a / (1 + a); fractional slots interpolate.
+    assert float(erlang_b(2, np.asarray(1.0))) == pytest.approx(0.2)
+    assert float(erlang_b(1, np.asarray(3.0))) == pytest.approx(0.75)
+    assert float(erlang_b(1.5, np.asarray(1.0))) == pytest.approx((0.5 + 0.2) / 2)
+    assert float(erlang_b(10, np.asarray(8.0))) == pytest.approx(0.12166, abs=1e-4)
+
+
+def test_a_rejecting_function_loses_requests_as_an_erlang_loss_system() -> None:
+    # Two replicas of one slot, 0.2 s each, offered 5 req/s: one erlang on two slots loses 20%.
+    model, clock, _ = world("constant:rate=5", replicas=2, overload="reject", service_time_cv=0.0)
+    m = window(model, clock, 2000)
+    assert m.throughput_pct == pytest.approx(80.0, abs=1.0)
+    assert m.mean_exec_s == pytest.approx(0.2)  # nobody waits: the rest are refused at once
+
+
+def test_a_rejecting_function_past_capacity_refuses_the_excess() -> None:
+    # One slot of 0.2 s (5 req/s) offered 50 req/s: B(1, 10) = 10/11 of the requests are refused.
+    model, clock, _ = world("constant:rate=50", replicas=1, overload="reject", service_time_cv=0.0)
+    m = window(model, clock, 600)
+    assert m.successes / 600 == pytest.approx(50 / 11, rel=0.03)
+
+
+def test_shared_cores_cap_the_capacity_and_more_replicas_take_from_it() -> None:
+    # 4 replicas could serve 20 req/s, but 1 core at 0.05 core-s per request serves 20 minus
+    # what the idle replicas use: (1 - 4 x 0.05) / 0.05 = 16 req/s; 8 replicas: 12 req/s.
+    settings = dict(cores=1.0, cpu_per_request=0.05, idle_cpu=0.05, service_time_cv=0.0, request_timeout=1.0)
+    four = window(*world("constant:rate=30", replicas=4, **settings)[:2], 600)
+    eight = window(*world("constant:rate=30", replicas=8, **settings)[:2], 600)
+    assert four.successes / 600 == pytest.approx(16, rel=0.03)
+    assert eight.successes / 600 == pytest.approx(12, rel=0.03)
+    # Below both capacities, the busier cores make everyone slower.
+    four = window(*world("constant:rate=10", replicas=4, **settings)[:2], 600)
+    eight = window(*world("constant:rate=10", replicas=8, **settings)[:2], 600)
+    assert four.throughput_pct > 99 and eight.throughput_pct > 99
+    assert eight.mean_exec_s > four.mean_exec_s
+
+
+def test_requests_sharing_the_cores_wait_as_in_an_mm1_station() -> None:
+    # One core, 0.1 core-s per request, 5 req/s: CPU utilisation 0.5, and an M/M/1 station's
+    # wait is rho / (1 - rho) service times = 0.1 s on top of the 0.2 s latency alone.
+    model, clock, _ = world(
+        "constant:rate=5", replicas=10, cores=1.0, cpu_per_request=0.1, idle_cpu=0.0, service_time_cv=0.0,
+        overload="reject", concurrency=4,
+    )
+    m = window(model, clock, 2000)
+    assert m.mean_exec_s == pytest.approx(0.3, rel=0.03)
+
+
+def test_a_removed_replica_is_deleted_after_its_termination_time_within_the_grace_period() -> None:
+    model, clock, state = world("constant:rate=1", replicas=3, termination=2.0, termination_cv=0.0, grace_period=5.0)
+    model.set_replicas(1)
+    run_inline(clock.sleep_until(1.99))
+    assert state.terminating == 2
+    run_inline(clock.sleep_until(2.0))
+    assert state.settled(1)
+    model, clock, state = world("constant:rate=1", replicas=3, termination=9.0, termination_cv=0.0, grace_period=5.0)
+    model.set_replicas(1)
+    run_inline(clock.sleep_until(5.0))  # killed at the end of the grace period
+    assert state.settled(1)

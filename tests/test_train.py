@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from faastrain_async.config import EnvSettings
 from faastrain_async.errors import ConfigError
 from faastrain_async.policies import make_policy
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    # main() points structlog at this test's captured stderr, which pytest closes afterwards.
-    structlog.reset_defaults()
 
 
 def test_the_base_install_imports_no_torch() -> None:

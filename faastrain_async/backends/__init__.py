@@ -8,7 +8,7 @@ from typing import Any
 from faastrain_async.backends.ports import Backend
 from faastrain_async.config import EnvSettings, SimSettings, build_settings
 from faastrain_async.errors import ConfigError
-from loadgen.profiles import Profile
+from loadgen.profiles import Workload
 
 BACKENDS: tuple[str, ...] = ("sim", "kubernetes")
 
@@ -30,7 +30,7 @@ def sim_settings(sim: SimSettings | Mapping[str, Any] | None) -> SimSettings:
 def make_backend(
     name: str,
     settings: EnvSettings,
-    profile: Profile,
+    workload: Workload,
     *,
     sim: SimSettings | Mapping[str, Any] | None = None,
     kubernetes: Mapping[str, Any] | None = None,
@@ -39,14 +39,14 @@ def make_backend(
     """Build the backend called ``name`` ("sim" or "kubernetes").
 
     ``local_cluster=True`` (kubernetes only) starts the bundled local cluster and points the
-    backend at it.
+    backend at it. Each seeded reset runs the profile that its seed draws from ``workload``.
     """
     if name == "sim":
         if kubernetes or local_cluster:
             raise ConfigError("kubernetes settings (or local_cluster) were given, but backend='sim'; use backend='kubernetes'")
         from faastrain_async.backends.sim.backend import SimBackend
 
-        return SimBackend(sim_settings(sim), profile)
+        return SimBackend(sim_settings(sim), workload)
     if name == "kubernetes":
         if sim:
             raise ConfigError("sim settings were given, but backend='kubernetes'; use backend='sim'")
@@ -57,5 +57,5 @@ def make_backend(
         options = dict(kubernetes or {})
         if local_cluster:
             options["local_cluster"] = True
-        return make_kubernetes_backend(settings, profile, options)
+        return make_kubernetes_backend(settings, workload, options)
     raise ConfigError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")

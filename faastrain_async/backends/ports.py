@@ -40,6 +40,10 @@ class MetricsSource(Protocol):
         """Metrics over exactly ``[start, end]`` (clock seconds); raises MetricsUnavailable."""
         ...
 
+    async def resource_requests(self) -> tuple[float, float]:
+        """CPU (cores) and memory (bytes) one replica requests: what utilisation is a fraction of."""
+        ...
+
 
 class LoadDriver(Protocol):
     """Drives the workload profile against the function."""

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import structlog
 
 from faastrain_async.backends.kubernetes import KubernetesBackend
 from faastrain_async.calibration import probe
@@ -31,8 +30,9 @@ from faastrain_async.clients.loadgen import LoadGenerator, LoadGenSettings, Load
 from faastrain_async.engine.state import ClusterState
 from faastrain_async.errors import CalibrationError, MetricsUnavailable, WatchError
 from faastrain_async.events import READY, PodEvent, ReplicaEvent
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 MIB = 2**20
 #: A level that failed this share of what it sent is deep enough in overload.
@@ -104,7 +104,8 @@ class Experiment:
         idle = [await self._idle(1)]
         async with aiohttp.ClientSession() as http:
             started = self.clock.now()
-            latencies = await probe.one_at_a_time(http, self.url, s.load_body, p.probe_requests, s.load_timeout)
+            request = probe.Request(self.url, s.load_method, s.load_body, s.load_timeout)
+            latencies = await probe.one_at_a_time(http, request, p.probe_requests)
             window = await self.backend.metrics.window(started, self.clock.now())
             alone = Probe(latencies, window.mean_exec_s)
             service = fit_service(alone)[0].value
@@ -112,7 +113,7 @@ class Experiment:
             bursts = []
             for _ in range(p.bursts):
                 await asyncio.sleep(max(3 * service, 0.5))  # the previous burst's requests are done
-                bursts.append(await probe.burst(http, self.url, s.load_body, p.burst_size, s.load_timeout))
+                bursts.append(await probe.burst(http, request, p.burst_size))
         mode = overload_of((), bursts).mode
         c = int(fit_concurrency(bursts, (), mode)[0].value)
         outcomes = Counter(outcome for burst in bursts for outcome, _ in burst.results)
@@ -196,7 +197,8 @@ class Experiment:
         rates = rates[: rates.index(p.max_rate) + 1] if p.max_rate in rates else rates
         profile = "steps:rates=" + "/".join(f"{r:.6g}" for r in rates) + f",hold={p.hold:g},loop=0"
         generator = LoadGenerator(LoadGenSettings(
-            url=self.url, profile=profile, seed=replicas, timeout=s.load_timeout, body=s.load_body, workers=s.load_workers,
+            url=self.url, profile=profile, seed=replicas, timeout=s.load_timeout, method=s.load_method, body=s.load_body,
+            workers=s.load_workers,
         ))  # fmt: skip
         levels: list[Level] = []
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
 
 import aiohttp
 
@@ -12,11 +13,21 @@ from faastrain_async.calibration.measurements import Burst
 from faastrain_async.errors import CalibrationError
 
 
-async def call(http: aiohttp.ClientSession, url: str, body: str, timeout: float) -> tuple[str, float]:
-    """One POST: its outcome ("200", another status, "timeout" or "connection") and latency."""
+class Request(NamedTuple):
+    """What every request is: the load generator's URL, method, body and timeout."""
+
+    url: str
+    method: str
+    body: str
+    timeout: float
+
+
+async def call(http: aiohttp.ClientSession, request: Request) -> tuple[str, float]:
+    """One request: its outcome ("200", another status, "timeout" or "connection") and latency."""
     started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=request.timeout)
     try:
-        async with http.post(url, data=body.encode(), timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with http.request(request.method, request.url, data=request.body.encode(), timeout=timeout) as response:
             await response.read()
             outcome = str(response.status)
     except TimeoutError:
@@ -26,18 +37,20 @@ async def call(http: aiohttp.ClientSession, url: str, body: str, timeout: float)
     return outcome, time.perf_counter() - started
 
 
-async def one_at_a_time(http: aiohttp.ClientSession, url: str, body: str, count: int, timeout: float) -> tuple[float, ...]:
+async def one_at_a_time(http: aiohttp.ClientSession, request: Request, count: int) -> tuple[float, ...]:
     """Latencies of ``count`` requests sent one after the other; every one must succeed."""
     latencies = []
     for _ in range(count):
-        outcome, latency = await call(http, url, body, timeout)
+        outcome, latency = await call(http, request)
         if outcome != "200":
-            raise CalibrationError(f"a request sent alone to {url} failed ({outcome}); the function must answer 200 when idle")
+            raise CalibrationError(
+                f"a request sent alone to {request.url} failed ({outcome}); the function must answer 200 when idle"
+            )
         latencies.append(latency)
     return tuple(latencies)
 
 
-async def burst(http: aiohttp.ClientSession, url: str, body: str, size: int, timeout: float) -> Burst:
+async def burst(http: aiohttp.ClientSession, request: Request, size: int) -> Burst:
     """``size`` requests sent at once."""
-    results = await asyncio.gather(*(call(http, url, body, timeout) for _ in range(size)))
+    results = await asyncio.gather(*(call(http, request) for _ in range(size)))
     return Burst(tuple(results))

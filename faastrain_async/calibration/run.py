@@ -13,6 +13,7 @@ from faastrain_async.calibration.experiment import Experiment
 from faastrain_async.calibration.file import Calibration
 from faastrain_async.calibration.parameters import fit_parameters
 from faastrain_async.calibration.plan import Plan
+from loadgen.profiles import as_workload
 
 #: The backend's own workload is never started: the experiment runs its own load levels.
 UNUSED_PROFILE = "constant:rate=1"
@@ -24,7 +25,7 @@ async def calibrate(
     """Measure the function ``settings`` name on its cluster (the bundled local one when
     ``settings.local_cluster``; ``attached``: a local one already running) and fit it."""
     started = time.time()
-    backend = KubernetesBackend(settings, UNUSED_PROFILE)
+    backend = KubernetesBackend(settings, as_workload(UNUSED_PROFILE))
     try:
         await backend.connect()
         s = backend.settings

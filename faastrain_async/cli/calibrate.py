@@ -1,7 +1,6 @@
 """``faastrain calibrate``: measure a live function as the simulator parameterises it.
 
-    faastrain calibrate --local-cluster --out api.json             # start the bundled cluster
-    faastrain calibrate --attach --function api --out api.json     # the one `faastrain local up` runs
+    faastrain calibrate --local-cluster --out api.json       # the local cluster `local up` runs, or a private one
     faastrain calibrate --kube kubeconfig=k.yaml --kube prometheus_url=... --out api.json
 
 It prints a line per measurement while it runs and writes one calibration file (see
@@ -20,18 +19,17 @@ from typing import Any
 from faastrain_async.backends.kubernetes import KubernetesSettings
 from faastrain_async.calibration import write_calibration
 from faastrain_async.calibration.plan import FULL, QUICK
-from faastrain_async.cli.local import alive, default_state_dir, read_state
-from faastrain_async.cli.run import key_values
+from faastrain_async.cli.run import attach_local_cluster, key_values
+from faastrain_async.config import dns_label
 from faastrain_async.errors import ConfigError
 from faastrain_async.local.settings import BUILTIN_KINDS
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("calibrate", help="measure a live function and write a calibration file for the simulator")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--local-cluster", action="store_true", help="start the bundled local cluster and calibrate its function")
-    where.add_argument("--attach", nargs="?", const=str(default_state_dir()), metavar="STATE_DIR",
-                       help="calibrate on the local cluster `faastrain local up` runs (default state dir: %(const)s)")
+    parser.add_argument("--local-cluster", action="store_true",
+                        help="the local cluster that `faastrain local up` runs, or a private one started for the run if none runs")
+    parser.add_argument("--state-dir", help="with --local-cluster: the state directory of the running local cluster (default: local up's)")
     parser.add_argument("--kube", action="append", metavar="KEY=VALUE",
                         help="a kubernetes backend setting (a real cluster: kubeconfig=, prometheus_url=, gateway_url=, ...)")
     parser.add_argument("--function", default=KubernetesSettings().function, help="the function to calibrate (default: %(default)s)")
@@ -42,23 +40,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def settings_of(args: argparse.Namespace) -> KubernetesSettings:
-    """The backend settings of the cluster the arguments name."""
-    options: dict[str, Any] = {"function": args.function, **key_values(args.kube, "kube")}
+def settings_of(args: argparse.Namespace) -> tuple[KubernetesSettings, bool]:
+    """The backend settings of the cluster the arguments name, and whether that is a local
+    cluster already running."""
+    options: dict[str, Any] = {"function": dns_label("function", args.function), **key_values(args.kube, "kube")}
+    if args.state_dir is not None and not args.local_cluster:
+        raise ConfigError("--state-dir names a running local cluster; it needs --local-cluster")
+    attached = False
     if args.local_cluster:
-        options["local_cluster"] = True
-        if args.function in BUILTIN_KINDS:
-            options.setdefault("local_function_kind", args.function)
-    elif args.attach is not None:
-        state = read_state(Path(args.attach))
-        if state is None or not alive(state):
-            raise ConfigError(f"--attach {args.attach}: no local cluster runs from there; start one with `faastrain local up`")
-        if args.function not in state["functions"]:
-            raise ConfigError(f"--function {args.function!r}: the local cluster serves {', '.join(state['functions'])}")
-        options.update(kubeconfig=state["kubeconfig"], gateway_url=state["gateway_url"], prometheus_url=state["prometheus_url"])
+        attached = attach_local_cluster(options, args.state_dir)
+        if not attached:
+            options["local_cluster"] = True
+            if args.function in BUILTIN_KINDS:
+                options.setdefault("local_function_kind", args.function)
     elif not args.kube:
-        raise ConfigError("say where the function runs: --local-cluster, --attach, or --kube KEY=VALUE for a real cluster")
-    return KubernetesSettings(**options)
+        raise ConfigError("say where the function runs: --local-cluster, or --kube KEY=VALUE for a real cluster")
+    return KubernetesSettings(**options), attached
 
 
 def command_of(args: argparse.Namespace) -> str:
@@ -66,8 +63,8 @@ def command_of(args: argparse.Namespace) -> str:
     argv = ["faastrain", "calibrate"]
     if args.local_cluster:
         argv.append("--local-cluster")
-    elif args.attach is not None:
-        argv += ["--attach", args.attach]
+    if args.state_dir is not None:
+        argv += ["--state-dir", args.state_dir]
     for pair in args.kube or []:
         argv += ["--kube", pair]
     argv += ["--function", args.function, "--out", str(args.out)] + (["--quick"] if args.quick else [])
@@ -77,7 +74,7 @@ def command_of(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise ConfigError(f"--out {str(args.out)!r} is a directory; give a file name such as calibration.json")
-    settings = settings_of(args)
+    settings, attached = settings_of(args)
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
 
@@ -88,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     progress(f"calibrating {args.function} ({plan.name} plan)")
     calibration = asyncio.run(
-        calibrate(settings, plan, command=command_of(args), progress=progress, attached=args.attach is not None)
+        calibrate(settings, plan, command=command_of(args), progress=progress, attached=attached)
     )
     write_calibration(args.out, calibration)
     for name, p in calibration.parameters.items():

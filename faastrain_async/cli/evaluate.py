@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from faastrain_async.cli.run import add_env_arguments, make_env
-from faastrain_async.config import RewardSettings
+from faastrain_async.cli.run import add_env_arguments, env_keywords, make_env, make_vector_env, policy_names
+from faastrain_async.config import env_settings
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate, split_policies
 from faastrain_async.evaluation.harness import SLO
 from faastrain_async.evaluation.report import Progress, table, write
+from faastrain_async.outputs import output_folder, writing
 
 
 def parse_seeds(texts: list[str]) -> list[int]:
@@ -44,16 +45,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--policies", action="append", default=[], metavar="SPECS",
-        help="policies separated by ',' or ';' (an option key=value after a ',' belongs to the policy before it): "
-        "hpa:target=0.6,tolerance=0.05,kpa,openfaas,static:4,best-static,model:PATH",
+        help="policies separated by ',' or ';' (an option key=value after a ',' belongs to the policy before it), "
+        f"e.g. hpa:target=0.6,tolerance=0.05,kpa,static:4,model:PATH; the policies: {policy_names()}",
     )  # fmt: skip
-    parser.add_argument("--policy", action="append", default=[], metavar="SPEC", help="one policy spec, taken as is (repeatable)")
-    parser.add_argument("--episodes", type=int, default=5, help="episodes per seed (default: 5)")
-    parser.add_argument("--seeds", nargs="+", default=["0"], help="seeds, e.g. 0 1 2 or 0,1,2 or 0-4 (default: 0)")
-    parser.add_argument("--out", type=Path, default=Path("runs/evaluate"), help="output folder (default: runs/evaluate)")
+    parser.add_argument(
+        "--policy", action="append", default=[], metavar="SPEC",
+        help=f"one policy spec NAME[:key=value,...], taken as is (repeatable); NAME is one of {policy_names()}",
+    )  # fmt: skip
+    parser.add_argument("--episodes", type=int, default=5, help="episodes per seed")
+    parser.add_argument("--seeds", nargs="+", default=["0"], help="seeds, e.g. 0 1 2 or 0,1,2 or 0-4")
+    parser.add_argument("--out", type=Path, default=Path("runs/evaluate"), help="output folder")
     parser.add_argument("--slo-p95", type=float, default=None, help="p95 execution-time objective, s (default: the reward's slo_seconds, 1)")
-    parser.add_argument("--slo-throughput", type=float, default=99.0, help="throughput objective, %% (default: 99)")
-    parser.add_argument("--no-plots", action="store_true", help="write no PNG (no matplotlib needed)")
+    parser.add_argument("--slo-throughput", type=float, default=99.0, help="throughput objective, %%")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     add_env_arguments(parser)
     parser.set_defaults(func=run_evaluate)
@@ -64,28 +68,28 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not specs:
         raise ConfigError("no policy given: --policies hpa,kpa,static:4 (or --policy SPEC, repeatable)")
     seeds = parse_seeds(args.seeds)
-    if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
-        # Say so before the evaluation runs, not after.
-        raise ConfigError("PNG plots need matplotlib: pip install 'faastrain[plot]', or pass --no-plots")
-    # The CLI keeps the reward's default latency objective, so the SLO defaults to it too.
-    p95 = args.slo_p95 if args.slo_p95 is not None else RewardSettings().slo_seconds
+    settings = env_settings(**env_keywords(args))
+    # The SLO's latency objective defaults to the reward's.
+    p95 = args.slo_p95 if args.slo_p95 is not None else settings.reward.slo_seconds
     slo = SLO(p95_seconds=p95, throughput_pct=args.slo_throughput)
+    output_folder(args.out)  # a folder that takes no files fails now, not after the evaluation
     started = time.perf_counter()
+    # On the simulator, each policy's episodes run at once on the vector simulator.
+    vector = (lambda n: make_vector_env(args, n)) if args.backend == "sim" else None
     result = evaluate(
         specs, lambda: make_env(args), seeds=seeds, episodes=args.episodes, slo=slo,
-        progress=Progress(enabled=not args.quiet),
+        progress=Progress(enabled=not args.quiet), make_vector_env=vector,
     )  # fmt: skip
     config = {
-        "policies": specs, "seeds": seeds, "episodes": args.episodes, "backend": args.backend, "profile": args.profile,
-        "interval": args.interval, "episode_steps": args.episode_steps, "action_mode": args.action_mode,
-        "reward": args.reward, "min_replicas": args.min_replicas, "max_replicas": args.max_replicas, "sim": args.sim or [],
-        "calibration": args.calibration,
+        "policies": specs, "seeds": seeds, "episodes": args.episodes, "backend": args.backend, "preset": args.preset,
+        **dataclasses.asdict(settings), "sim": args.sim or [], "calibration": args.calibration,
     }  # fmt: skip
-    paths = write(result, args.out, config)
-    if not args.no_plots:
-        from faastrain_async.evaluation.plots import write_plots
+    with writing(args.out):
+        paths = write(result, args.out, config)
+        if not args.no_plots:
+            from faastrain_async.evaluation.plots import write_plots
 
-        paths += write_plots(result, args.out)
+            paths += write_plots(result, args.out)
     print(table(result))
     print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0

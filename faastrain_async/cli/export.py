@@ -67,19 +67,25 @@ def _window_of_run(steps_file: Path) -> tuple[float, float]:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", help="export a run's series from Prometheus to CSV")
     parser.add_argument("--prometheus", required=True, help="Prometheus URL, e.g. http://127.0.0.1:9090")
-    parser.add_argument("--function", default=KubernetesSettings().function)
-    parser.add_argument("--namespace", default="openfaas-fn")
+    parser.add_argument("--function", default=KubernetesSettings().function, help="the function's name")
+    parser.add_argument("--namespace", default="openfaas-fn", help="the function's namespace")
+    parser.add_argument(
+        "--function-label-form", default=KubernetesSettings.function_label_form,
+        help="the gateway metrics' function_name label; '{function}' for gateways that leave the namespace out",
+    )  # fmt: skip
     window = parser.add_mutually_exclusive_group(required=True)
     window.add_argument("--steps-file", type=Path, help="a run's steps.jsonl: export the time it covers")
     window.add_argument("--start", type=float, help="unix seconds (with --end)")
     parser.add_argument("--end", type=float, help="unix seconds")
-    parser.add_argument("--step", type=float, default=1.0, help="seconds between rows (default 1)")
+    parser.add_argument("--step", type=float, default=1.0, help="seconds between rows")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = KubernetesSettings(function=args.function, namespace=args.namespace, prometheus_url=args.prometheus)
+    settings = KubernetesSettings(
+        function=args.function, namespace=args.namespace, function_label_form=args.function_label_form, prometheus_url=args.prometheus,
+    )  # fmt: skip
     if args.steps_file is not None:
         if not args.steps_file.is_file():
             raise ConfigError(f"--steps-file {str(args.steps_file)!r} does not exist")

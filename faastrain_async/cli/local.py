@@ -1,17 +1,18 @@
 """``faastrain local up | status | down``: run the local cluster from a shell.
 
 ``up`` runs in the foreground until Ctrl-C (or SIGTERM), or with ``--detach`` in the
-background; either way it records itself in ``<state-dir>/cluster.json``, which ``status``
-and ``down`` read. The state directory defaults to ``$XDG_STATE_HOME/faastrain/local``
-(``~/.local/state/faastrain/local``).
+background; either way the cluster locks its state directory and records itself in
+``<state-dir>/cluster.json``, which ``status`` and ``down`` read (see
+:mod:`faastrain_async.local.statedir`). The state directory defaults to
+``$XDG_STATE_HOME/faastrain/local`` (``~/.local/state/faastrain/local``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,17 +25,25 @@ from typing import Any
 import psutil
 
 from faastrain_async.errors import ConfigError
+from faastrain_async.local.errors import LocalClusterError
 from faastrain_async.local.settings import KIND_DEFAULTS, ClusterSettings, FunctionSpec
+from faastrain_async.local.statedir import (
+    already_running,
+    cluster_process,
+    default_state_dir,
+    locked,
+    owned_processes,
+    read_record,
+    remove_record,
+    resolve,
+    running,
+)
 
-STATE_FILE = "cluster.json"
+LOG_FILE = "cluster.log"
 #: The function ``up`` serves when no --function is given.
 DEFAULT_FUNCTION = FunctionSpec().kind
-LOG_FILE = "cluster.log"
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "faastrain" / "local"
+#: Seconds a starting cluster gets to stop after SIGTERM, and again after SIGKILL.
+STOP_TIMEOUT = 30.0
 
 
 def _pair(text: str | None, cast: type, flag: str) -> tuple[Any, Any] | None:
@@ -71,7 +80,7 @@ def function_specs(args: argparse.Namespace) -> list[FunctionSpec]:
 
 def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
     return ClusterSettings(
-        state_dir=Path(args.state_dir),
+        state_dir=resolve(args.state_dir),
         api_port=args.api_port,
         gateway_port=args.gateway_port,
         prometheus_port=args.prometheus_port,
@@ -81,24 +90,6 @@ def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
         termination_grace=args.grace,
         start_timeout=args.start_timeout,
     )
-
-
-def read_state(state_dir: Path) -> dict[str, Any] | None:
-    """The record of the cluster of ``state_dir``, or None if none is recorded."""
-    path = state_dir / STATE_FILE
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def alive(state: dict[str, Any]) -> bool:
-    """Whether the cluster a record describes still runs."""
-    # The pid must still be the process that wrote the record, not a reuse of its number.
-    try:
-        process = psutil.Process(state["pid"])
-        return abs(process.create_time() - state["pid_created"]) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _print_endpoints(state: dict[str, Any]) -> None:
@@ -116,36 +107,20 @@ def _print_endpoints(state: dict[str, Any]) -> None:
 async def _run_foreground(specs: list[FunctionSpec], settings: ClusterSettings) -> int:
     from faastrain_async.local.cluster import LocalCluster
 
-    state_dir = Path(settings.state_dir or ".")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with LocalCluster(specs, settings) as cluster:
-        state = {
-            "pid": os.getpid(),
-            "pid_created": psutil.Process().create_time(),
-            "cluster_id": cluster.cluster_id,
-            "state_dir": str(state_dir),
-            "kubeconfig": str(cluster.kubeconfig_path),
-            "api_url": cluster.api_url,
-            "gateway_url": cluster.gateway_url,
-            "prometheus_url": cluster.prometheus_url,
-            "functions": [s.name for s in specs],
-        }
-        (state_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
-        try:
-            _print_endpoints(state)
-            print("local cluster up; Ctrl-C (or `faastrain local down`) stops it", flush=True)
-            await stop.wait()
-        finally:
-            (state_dir / STATE_FILE).unlink(missing_ok=True)
+        assert cluster.record is not None  # started
+        _print_endpoints(cluster.record)
+        print("local cluster up; Ctrl-C (or `faastrain local down`) stops it", flush=True)
+        await stop.wait()
     print("local cluster stopped", flush=True)
     return 0
 
 
 def _detach(argv: list[str], state_dir: Path, timeout: float) -> int:
-    state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / LOG_FILE
     with open(log_path, "ab") as output:
         child = subprocess.Popen(
@@ -153,25 +128,38 @@ def _detach(argv: list[str], state_dir: Path, timeout: float) -> int:
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = read_state(state_dir)
-        if state is not None and state["pid"] == child.pid:
-            _print_endpoints(state)
-            print(f"local cluster up in the background (log: {log_path}); `faastrain local down` stops it")
-            return 0
-        if child.poll() is not None:
-            print(f"the local cluster failed to start (exit {child.returncode}); its log ends:", file=sys.stderr)
-            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
-            return 1
-        time.sleep(0.2)
-    child.terminate()
+    try:
+        while time.monotonic() < deadline:
+            state = read_record(state_dir)
+            if state is not None and state["pid"] == child.pid:
+                _print_endpoints(state)
+                print(f"local cluster up in the background (log: {log_path}); `faastrain local down` stops it")
+                return 0
+            if child.poll() is not None:
+                print(f"the local cluster failed to start (exit {child.returncode}); its log ends:", file=sys.stderr)
+                print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        _stop_child(child)  # interrupted while it starts: it is not left half up
+        raise
+    _stop_child(child)
     print(f"the local cluster did not come up within {timeout}s; stopped it (log: {log_path})", file=sys.stderr)
     return 1
 
 
-def _up_argv(args: argparse.Namespace) -> list[str]:
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(STOP_TIMEOUT)
+
+
+def _up_argv(args: argparse.Namespace, state_dir: Path) -> list[str]:
     """The flags of ``up`` (without --detach) that reproduce ``args`` in a child process."""
-    argv = ["up", "--state-dir", str(args.state_dir)]
+    argv = ["up", "--state-dir", str(state_dir)]
     for item in args.function or [DEFAULT_FUNCTION]:
         argv += ["--function", item]
     for flag in ("replicas", "cold_start", "matmul_size", "sleep", "max_inflight", "timeout", "cpu_request",
@@ -187,17 +175,15 @@ def _up_argv(args: argparse.Namespace) -> list[str]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the local cluster (foreground, or background with --detach)."""
-    state_dir = Path(args.state_dir)
     specs = function_specs(args)
     settings = cluster_settings(args)
-    state = read_state(state_dir)
-    if state is not None and alive(state):
-        print(f"a local cluster already runs from {state_dir} (pid {state['pid']}); `faastrain local down` first", file=sys.stderr)
-        return 1
+    assert settings.state_dir is not None
+    state_dir = Path(settings.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if locked(state_dir):
+        raise LocalClusterError(already_running(state_dir))
     if args.detach:
-        return _detach(_up_argv(args), state_dir, args.start_timeout + 30)
+        return _detach(_up_argv(args, state_dir), state_dir, args.start_timeout + 30)
     return asyncio.run(_run_foreground(specs, settings))
 
 
@@ -206,12 +192,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show the recorded cluster, whether it runs, and its functions' replicas."""
-    state_dir = Path(args.state_dir)
-    state = read_state(state_dir)
+    state_dir = resolve(args.state_dir)
+    state = read_record(state_dir)
     if state is None:
         print(f"no local cluster recorded in {state_dir}")
         return 1
-    if not alive(state):
+    if running(state_dir) is None:
         print(f"the local cluster recorded in {state_dir} (pid {state['pid']}) is not running")
         return 1
     _print_endpoints(state)
@@ -227,26 +213,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leftovers(state: dict[str, Any]) -> list[psutil.Process]:
-    marker = state["cluster_id"]
-    data = str(Path(state["state_dir"]) / "prometheus")
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if (f"--cluster-id {marker}" in cmdline) or ("prometheus" in cmdline and data in cmdline):
-            found.append(process)
-    return found
-
-
 def cmd_down(args: argparse.Namespace) -> int:
-    """Stop the recorded cluster: SIGTERM, SIGKILL after --timeout; nothing is left running."""
-    state_dir = Path(args.state_dir)
-    state = read_state(state_dir)
+    """Stop the recorded cluster: SIGTERM, SIGKILL after --timeout; nothing of it is left running.
+
+    Only processes proven to be the cluster's are signalled (see statedir).
+    """
+    state_dir = resolve(args.state_dir)
+    state = read_record(state_dir)
     if state is None:
         print(f"no local cluster recorded in {state_dir}; nothing to stop")
         return 0
-    if alive(state):
-        process = psutil.Process(state["pid"])
+    process = cluster_process(state)
+    if process is None and locked(state_dir):
+        # The lock is held, but not by the recorded process: another cluster is starting there.
+        print(f"{state_dir} is locked by a cluster other than the recorded one (pid {state['pid']}); "
+              "nothing stopped; try again once it is up", file=sys.stderr)  # fmt: skip
+        return 1
+    if process is None:
+        print(f"the local cluster recorded in {state_dir} (pid {state['pid']}) is not running; looking for leftovers")
+    else:
         process.terminate()
         try:
             process.wait(args.timeout)
@@ -256,11 +241,12 @@ def cmd_down(args: argparse.Namespace) -> int:
             process.wait(10)
     # Replicas and Prometheus die with the cluster process (PR_SET_PDEATHSIG); this sweep
     # only confirms it, and cleans up if that ever failed.
-    leftovers = _leftovers(state)
-    for process in leftovers:
-        process.kill()
+    leftovers = owned_processes(state["cluster_id"], started_after=state["pid_created"])
+    for leftover in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            leftover.kill()
     psutil.wait_procs(leftovers, timeout=10)
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    remove_record(state_dir, state["cluster_id"])
     print(f"local cluster stopped{f' ({len(leftovers)} leftover processes killed)' if leftovers else ''}")
     return 0
 

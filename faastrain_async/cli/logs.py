@@ -1,4 +1,8 @@
-"""Log output for the command line (the library itself never configures structlog)."""
+"""Log output for the command line: a handler on the library's ``faastrain`` logger.
+
+The library logs through the standard ``logging`` module and prints nothing by itself
+(``faastrain_async.logger``); the command line is the application, so it shows the lines.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import logging
 import sys
 
 import structlog
+
+from faastrain_async.logger import ROOT
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -20,19 +26,28 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+class _CommandLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler the command line attaches (a second configure replaces it)."""
+
+
 def configure_logging(*, json: bool = False, level: str = "info") -> None:
     """Readable lines on a terminal, JSON lines with ``json``; logs go to stderr."""
-    processors: list[structlog.typing.Processor] = [
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    if json:
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
-    else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    handler = _CommandLineHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                *([structlog.processors.format_exc_info] if json else []),
+                renderer,
+            ],
+        )
+    )
+    logger = logging.getLogger(ROOT)
+    for old in [h for h in logger.handlers if isinstance(h, _CommandLineHandler)]:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(getattr(logging, level.upper()))

@@ -5,19 +5,42 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from faastrain_async.cli import run
+from faastrain_async.cli.interrupts import raising_interrupts, signal_of
 from faastrain_async.cli.logs import LEVELS, configure_logging
 from faastrain_async.errors import FaaSTrainError
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Ends every option's help with its default (none for a flag, or where there is none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        none = default is None or default is False or default == [] or default == argparse.SUPPRESS
+        if not action.option_strings or none or "(default" in text:  # "(default": told by hand, it depends on others
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose help shows defaults; sub-command parsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="faastrain",
         description="Train and evaluate RL autoscalers of serverless functions.",
     )
     parser.add_argument("--log-json", action="store_true", help="write logs as JSON lines (stderr)")
-    parser.add_argument("--log-level", choices=LEVELS, default="warning", help="lowest log level shown (default: warning)")
+    parser.add_argument("--log-level", choices=LEVELS, default="warning", help="lowest log level shown")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
     for module in ("local", "evaluate", "train", "export", "calibrate"):
@@ -36,13 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(json=args.log_json, level=args.log_level)
     try:
-        return int(args.func(args) or 0)
+        with raising_interrupts():
+            return int(args.func(args) or 0)
     except FaaSTrainError as e:
         print(f"faastrain: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("faastrain: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = signal_of(e)
+        print(f"faastrain: interrupted ({signum.name})", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

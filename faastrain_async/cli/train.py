@@ -20,22 +20,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         "save PATH.zip (+ PATH.json), PATH-best.zip, PATH-logs/ and PATH-checkpoints/. "
         "Evaluate the result with: faastrain evaluate --policies hpa,model:PATH.zip",
     )
-    parser.add_argument("--algo", choices=tuple(ALGORITHMS), default="ppo", help="algorithm (default: ppo)")
-    parser.add_argument("--timesteps", type=int, default=100_000, help="environment steps to train for (default: 100000)")
-    parser.add_argument("--save", type=Path, default=Path("runs/model"), help="model path, .zip added (default: runs/model)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the training worlds and of the model (default: 0)")
-    parser.add_argument("--n-envs", type=int, default=4, help="envs stepped together (default: 4)")
-    parser.add_argument("--history", type=int, default=2, help="steps of observation the model sees (default: 2)")
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--gamma", type=float, default=0.95, help="discount (default: 0.95)")
-    parser.add_argument("--eval-every", type=int, default=10_000, help="timesteps between evaluations; 0: none (default: 10000)")
-    parser.add_argument("--eval-baseline", default="hpa", help="policy spec evaluated beside the model (default: hpa)")
-    parser.add_argument("--eval-seeds", nargs="+", default=["1000"], help="held-out evaluation seeds (default: 1000)")
-    parser.add_argument("--eval-episodes", type=int, default=3, help="episodes per evaluation seed (default: 3)")
+    parser.add_argument("--algo", choices=tuple(ALGORITHMS), default="ppo", help="algorithm")
+    parser.add_argument("--timesteps", type=int, default=100_000, help="environment steps to train for")
+    parser.add_argument("--save", type=Path, default=Path("runs/model"), help="model path, .zip added")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training worlds and of the model")
+    parser.add_argument("--n-envs", type=int, default=4, help="envs stepped together")
+    parser.add_argument("--history", type=int, default=2, help="steps of observation the model sees")
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="the optimiser's step size")
+    parser.add_argument("--gamma", type=float, default=0.95, help="discount")
+    parser.add_argument("--eval-every", type=int, default=10_000, help="timesteps between evaluations; 0: none")
+    parser.add_argument("--eval-baseline", default="hpa", help="policy spec evaluated beside the model")
+    parser.add_argument("--eval-seeds", nargs="+", default=["1000"], help="held-out evaluation seeds")
+    parser.add_argument("--eval-episodes", type=int, default=3, help="episodes per evaluation seed")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="timesteps between checkpoints; 0: none")
     parser.add_argument(
         "--log-format", choices=("csv", "tensorboard"), default="csv",
-        help="training log format; tensorboard needs the tensorboard package (default: csv)",
+        help="training log format; tensorboard needs the tensorboard package",
     )  # fmt: skip
     add_env_arguments(parser)
     parser.set_defaults(func=run_train)

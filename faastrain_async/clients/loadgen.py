@@ -4,7 +4,9 @@ Locust monkey-patches the interpreter with gevent when imported, which hangs asy
 runs only in its own process; this module must never import locust or gevent. It starts the
 generator, reads its per-second JSON lines as typed events, reports intended and achieved
 rates over a window, and stops it: SIGTERM to its process group, then SIGKILL after a
-timeout, so worker processes go too.
+timeout, so worker processes go too. It never outlives this process: the kernel kills it
+when this process ends (PR_SET_PDEATHSIG), even by SIGKILL, and it and its local workers
+check their parents (``--parent-pid``).
 
     async with LoadGenerator(LoadGenSettings(url="http://127.0.0.1:8080/function/echo",
                                              profile="sine:period=600,low=2,high=40")) as load:
@@ -24,13 +26,13 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import structlog
-
-from faastrain_async.config import check, int_at_least, one_of, positive
+from faastrain_async.config import check, http_method, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
+from loadgen.lifeline import die_with_parent
+from faastrain_async.logger import get_logger
 from loadgen.lines import LoadEnded, LoadEvent, LoadSecond, LoadStarted, parse_line
-from loadgen.profiles import ProfileError, parse_profile
+from loadgen.profiles import ProfileError, parse_workload
 from loadgen.schedule import ARRIVAL_MODES
 
 __all__ = [
@@ -43,7 +45,7 @@ __all__ = [
     "parse_event",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _STDERR_LINES = 40  # kept to explain a failure
 
@@ -55,11 +57,11 @@ class LoadGenSettings:
     #: The URL every request goes to, e.g. ``http://127.0.0.1:8080/function/echo``.
     url: str
     #: Workload profile spec (see ``loadgen.profiles``), e.g. ``sine:period=600,low=2,high=40``
-    #: or ``trace:path=FILE,interval=30,scale=1,compress=1,loop=1``.
+    #: or ``trace:path=FILE,interval=30,scale=1,compress=1,loop=1``; a ranged spec is drawn from ``seed``.
     profile: str = "sine:period=600,low=2,high=40"
     #: Seconds to run; None runs for the profile's length (forever for a periodic one).
     duration: float | None = None
-    #: Seed of the arrival schedule: the same seed sends at the same times.
+    #: Seed of the arrival schedule (the same seed sends at the same times) and of a ranged profile.
     seed: int = 0
     #: ``poisson`` (independent clients) or ``even`` (evenly spaced, exact per-second counts).
     arrivals: str = "poisson"
@@ -83,7 +85,7 @@ class LoadGenSettings:
         check(parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname), "url", self.url,
               "must be an http:// or https:// URL with a host")
         try:
-            parse_profile(self.profile)
+            parse_workload(self.profile)
         except ProfileError as e:
             raise ConfigError(f"profile={self.profile!r} is not valid: {e}") from None
         if self.duration is not None:
@@ -92,7 +94,7 @@ class LoadGenSettings:
         one_of("arrivals", self.arrivals, ARRIVAL_MODES)
         for name in ("timeout", "start_timeout", "stop_timeout"):
             positive(name, getattr(self, name))
-        check(isinstance(self.method, str) and self.method.isalpha(), "method", self.method, "must be an HTTP method such as POST or GET")
+        http_method("method", self.method)
         check(isinstance(self.body, str), "body", self.body, "must be a string")
         check(isinstance(self.expect_status, int) and 100 <= self.expect_status <= 599, "expect_status", self.expect_status,
               "must be an HTTP status in 100..599")
@@ -225,7 +227,10 @@ class LoadGenerator:
         """
         if self._proc is not None:
             return
-        cmd = self.settings.command(self._python)
+        # It must end with this process however this one ends (a generator left behind keeps
+        # loading the function): the kernel kills it when we end, and it and its workers
+        # also watch their parents.
+        cmd = [*self.settings.command(self._python), "--parent-pid", str(os.getpid())]
         # A session of its own: stop() signals the whole group, local workers included.
         self._proc = await asyncio.create_subprocess_exec(
             *cmd,
@@ -233,6 +238,7 @@ class LoadGenerator:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.info("loadgen.spawned", pid=self._proc.pid, profile=self.settings.profile, url=self.settings.url)
         self._tasks = [

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import structlog
 
 from faastrain_async.backoff import backoff_delay
 from faastrain_async.errors import MetricsUnavailable
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 Sample = tuple[dict[str, str], float]
 

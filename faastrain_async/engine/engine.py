@@ -14,15 +14,14 @@ import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
-import structlog
-
 from faastrain_async.backends.ports import Backend
 from faastrain_async.config import SettlePolicy
 from faastrain_async.engine.state import ClusterState
 from faastrain_async.errors import SettleTimeout
 from faastrain_async.events import LoadReport, WindowMetrics
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: How long aclose() lets the watchers wind down before it cancels them.
 SHUTDOWN_TIMEOUT = 10.0
@@ -52,6 +51,18 @@ class StepRecord(NamedTuple):
     @property
     def settle_seconds(self) -> float:
         return self.t_settled - self.t_action
+
+
+class OpenWindow(NamedTuple):
+    """A step between its settle barrier and its window's end."""
+
+    target: int
+    t_action: float
+    t_settled: float
+    settled: bool
+    t_last_event: float | None
+    #: The ready-replica-seconds integral at ``t_settled``.
+    ready_seconds: float
 
 
 class Engine:
@@ -108,7 +119,7 @@ class Engine:
         if error is None:
             return
         self._failure_reported = True
-        raise _unwrap(error)
+        raise unwrap(error)
 
     async def aclose(self) -> None:
         """Stop the watchers and the backend; re-raise a watcher failure not yet reported."""
@@ -124,7 +135,7 @@ class Engine:
                 await asyncio.gather(task, return_exceptions=True)
             except BaseException as error:  # a watcher failed: close the backend, then re-raise
                 if not self._failure_reported:
-                    failure = _unwrap(error)
+                    failure = unwrap(error)
         self._supervisor = None
         await self.backend.aclose()
         if failure is not None:
@@ -133,27 +144,42 @@ class Engine:
     # -- steps --------------------------------------------------------------------------
     async def reset(self, *, seed: int | None, replicas: int) -> StepRecord:
         """Start an episode with ``replicas`` replicas; measure one window once they settled."""
+        await self.prepare(seed=seed, replicas=replicas)
+        return await self.step(replicas)
+
+    async def prepare(self, *, seed: int | None, replicas: int) -> None:
+        """The part of a reset before its first step: the backend's reset, the watchers."""
         self._raise_if_failed()
         await self.backend.reset(seed=seed, replicas=replicas)
         await self.start()
         self.state.restart(self.clock.now())
-        return await self.step(replicas)
 
     async def step(self, target: int) -> StepRecord:
         """Scale to ``target``, wait until it settled, then measure ``interval`` seconds."""
+        t_action = await self.scale(target)
+        settled = await self.settle(target, t_action + self.settle_timeout)
+        opened = self.open_window(target, t_action, settled, self.clock.now())
+        return await self.measure(opened, opened.t_settled + self.interval)
+
+    # The phases of a step, apart so that several engines can take each one together (a joint
+    # step of several functions on one cluster: faastrain_async.multi).
+    async def scale(self, target: int) -> float:
+        """Ask for ``target`` replicas; the time of the request."""
         self._raise_if_failed()
-        clock, state, backend = self.clock, self.state, self.backend
-        t_action = clock.now()
-        await backend.scaler.set_replicas(target)
+        t_action = self.clock.now()
+        await self.backend.scaler.set_replicas(target)
+        return t_action
+
+    async def settle(self, target: int, deadline: float) -> bool:
+        """Wait until ``target`` replicas settled, or ``deadline``; apply the settle-timeout policy."""
+        state = self.state
         if self._supervisor is None:  # a virtual clock: nothing runs beside the step
             done: Callable[[], bool] = functools.partial(state.settled, target)
         else:
             failed = self._supervisor.done
             done = lambda: state.settled(target) or failed()  # noqa: E731
-        settled = await clock.wait_until(done, t_action + self.settle_timeout, state.changed)
+        settled = await self.clock.wait_until(done, deadline, state.changed)
         self._raise_if_failed()
-        t_settled = clock.now()
-        t_last_event = state.last_event_time
         if not settled:
             log.warning(
                 "settle timeout", target=target, ready=state.ready, pending=state.pending,
@@ -164,21 +190,30 @@ class Engine:
                     f"replicas did not settle on {target} within settle_timeout={self.settle_timeout}s: "
                     f"{state.ready} ready, {state.pending} pending, {state.terminating} terminating"
                 )
-        ready_seconds = state.ready_seconds(t_settled)
-        end = t_settled + self.interval
+        return settled
+
+    def open_window(self, target: int, t_action: float, settled: bool, now: float) -> OpenWindow:
+        """What holds when the window opens at ``now``, the clock's time (the settle barrier
+        has just released; no event has been applied since)."""
+        return OpenWindow(target, t_action, now, settled, self.state.last_event_time, self.state.ready_seconds(now))
+
+    async def measure(self, opened: OpenWindow, end: float) -> StepRecord:
+        """Wait until ``end``, then read the window ``[opened.t_settled, end]``."""
+        clock, state, backend = self.clock, self.state, self.backend
+        start = opened.t_settled
         await clock.sleep_until(end)
         self._raise_if_failed()
-        metrics = await backend.metrics.window(t_settled, end)
-        load = await backend.load.report(t_settled, end)
-        replicas = (state.ready_seconds(end) - ready_seconds) / self.interval
+        metrics = await backend.metrics.window(start, end)
+        load = await backend.load.report(start, end)
+        replicas = (state.ready_seconds(end) - opened.ready_seconds) / (end - start)
         # Positional, in field order: a simulated step builds one every few microseconds.
         return StepRecord(
-            target, t_action, t_settled, settled, t_last_event, t_settled, end, clock.now(),
+            opened.target, opened.t_action, start, opened.settled, opened.t_last_event, start, end, clock.now(),
             replicas, state.ready, state.pending, state.terminating, metrics, load,
         )
 
 
-def _unwrap(error: BaseException) -> BaseException:
+def unwrap(error: BaseException) -> BaseException:
     """The watcher's own error out of the TaskGroup's wrapping."""
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]

@@ -13,7 +13,7 @@ window and the replicas that held during it show.
 (FaaSTrainGym's README). The target is clamped to ``[min_replicas, max_replicas]`` ([1, 10]).
 
 ## Observation space
-``Box(6,) float32``: mean execution time (s), throughput (% of requests that succeeded),
+``Box(6,)``, float32 (``observation_dtype="float64"`` for float64): mean execution time (s), throughput (% of requests that succeeded),
 requests in the window, ready replicas (time-weighted over the window), mean CPU and mean
 memory use of the pods as fractions of their requests. See ``spaces.OBSERVATION_FIELDS``.
 
@@ -22,11 +22,13 @@ memory use of the pods as fractions of their requests. See ``spaces.OBSERVATION_
 be applied) or ``reward="normalized"`` (in [−1, 0.75]). See ``rewards``.
 
 ## Episode end
-Never terminated (the process is continuous); truncated after ``episode_steps`` (10) steps,
-or at a settle timeout when ``on_settle_timeout="truncate"``.
+Truncated after ``episode_steps`` (10) steps (a time limit: the process is continuous), or
+at a settle timeout when ``on_settle_timeout="truncate"``. ``episode_end="terminated"``
+reports the last step as terminated instead, as FaaSTrainGym and DRe-SCale did.
 
 ## Arguments
-``backend`` ("sim" or "kubernetes", or a Backend object), ``sim=`` / ``kubernetes=``
+``backend`` ("sim" or "kubernetes", or a Backend object), ``preset=`` ("faastraingym" or
+"drescale": the settings their agents expect; other keywords override it), ``sim=`` / ``kubernetes=``
 (backend settings as a mapping or dataclass), ``local_cluster=True`` (kubernetes: start the
 bundled local cluster), ``reward=`` (a preset name, a mapping or RewardSettings), and any
 field of :class:`~faastrain_async.config.EnvSettings` as a keyword.
@@ -37,12 +39,16 @@ step) and ``"rgb_array"`` (replicas against load so far).
 
 ## Reset
 ``areset(seed=s)`` starts a new world from seed ``s`` (the simulator restarts its clock and
-workload). ``areset()`` without a seed continues the world where it is, with the replicas
-scaled back to ``initial_replicas`` (or ``options={"replicas": n}``). Both settle and
-measure one window before answering.
+workload). A ``profile`` spec with ranges, choices or ``mix:`` (see loadgen.workload) gives
+each seeded episode the concrete profile ``loadgen.profiles.draw_profile(profile, s)``, on
+every backend. ``areset()`` without a seed continues the world where it is, with the
+replicas scaled back to ``initial_replicas`` (or ``options={"replicas": n}``); with
+``world="new"`` it starts a new world from a seed drawn from the env's generator instead
+(and so draws a new profile). Both settle and measure one window before answering.
 
 ## Version history
-* v1: FaaSTrainGym-compatible spaces and reward; settle barrier; windows after settling.
+* v1: FaaSTrainGym-compatible spaces and reward; settle barrier; windows after settling;
+  presets for FaaSTrainGym's and DRe-SCale's agents.
 """
 
 from __future__ import annotations
@@ -51,33 +57,26 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import structlog
 from gymnasium.utils import seeding
 
 from faastrain_async.backends import make_backend
 from faastrain_async.backends.ports import Backend
-from faastrain_async.config import EnvSettings, RewardSettings, SimSettings, build_settings
+from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.engine.engine import Engine, StepRecord
 from faastrain_async.env import actions, rewards, spaces
 from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
-from loadgen.profiles import Profile, ProfileError, parse_profile
+from faastrain_async.logger import get_logger
+from loadgen.profiles import Profile, ProfileError, Workload, as_workload
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
 
-def _reward_settings(reward: str | RewardSettings | Mapping[str, Any] | None) -> RewardSettings:
-    if isinstance(reward, str):
-        return RewardSettings(preset=reward)  # type: ignore[arg-type]
-    return build_settings(RewardSettings, reward, "reward")
-
-
-def _profile(spec: str | Profile) -> Profile:
-    if not isinstance(spec, str):
-        return spec
+def workload_of(spec: str | Workload | Profile) -> Workload:
+    """A workload from its spec (a ConfigError naming a bad one), or the workload itself."""
     try:
-        return parse_profile(spec)
+        return as_workload(spec)
     except ProfileError as e:
         raise ConfigError(str(e)) from None
 
@@ -89,23 +88,23 @@ class AsyncFaaSEnv:
         self,
         backend: str | Backend = "sim",
         *,
-        profile: str | Profile | None = None,
+        preset: str | None = None,
+        profile: str | Workload | Profile | None = None,
         reward: str | RewardSettings | Mapping[str, Any] | None = None,
         sim: SimSettings | Mapping[str, Any] | None = None,
         kubernetes: Mapping[str, Any] | None = None,
         local_cluster: bool = False,
         **settings: Any,
     ) -> None:
-        try:
-            if profile is not None:
-                settings["profile"] = profile if isinstance(profile, str) else profile.spec
-            self.settings = EnvSettings(reward=_reward_settings(reward), **settings)
-        except TypeError as e:  # an unknown keyword
-            raise ConfigError(f"{e}; see EnvSettings for the known settings") from None
-        self.profile = _profile(profile if profile is not None else self.settings.profile)
+        if reward is not None:
+            settings["reward"] = reward
+        if profile is not None:
+            settings["profile"] = profile if isinstance(profile, str) else profile.spec
+        self.settings = env_settings(preset, **settings)
+        self.workload = workload_of(profile if profile is not None else self.settings.profile)
         if isinstance(backend, str):
             self.backend = make_backend(
-                backend, self.settings, self.profile, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
+                backend, self.settings, self.workload, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
             )
             self.backend_name = backend
         else:
@@ -135,6 +134,18 @@ class AsyncFaaSEnv:
 
     async def areset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode; see the module docstring for what a seed changes."""
+        world_seed, replicas = self.reset_plan(seed, options)
+        return self.reset_answer(await self.engine.reset(seed=world_seed, replicas=replicas))
+
+    async def astep(self, action: object) -> StepResult:
+        """Scale by ``action``, wait until settled, measure a window, and answer."""
+        request = self.request(action)
+        return self.answer(request, await self.engine.step(request.target))
+
+    # An episode's parts around the engine, apart so that several envs can share one joint
+    # step (faastrain_async.multi): plan, engine, answer.
+    def reset_plan(self, seed: int | None, options: Mapping[str, Any] | None) -> tuple[int | None, int]:
+        """Check a reset's options and seed the env: (the world's seed or None, the replicas)."""
         self._check_open()
         s = self.settings
         replicas = s.initial_replicas
@@ -149,28 +160,37 @@ class AsyncFaaSEnv:
             rng, _ = seeding.np_random(seed)
             self.np_random = rng
             world_seed = seed if seed is not None else int(rng.integers(2**63 - 1))
-        record = await self.engine.reset(seed=world_seed, replicas=replicas)
+        elif s.world == "new":
+            world_seed = int(self.np_random.integers(2**63 - 1))
+        return world_seed, replicas
+
+    def reset_answer(self, record: StepRecord) -> tuple[np.ndarray, dict[str, Any]]:
+        """The observation and info of a reset whose first window is ``record``."""
         self.episode += 1
         self.steps = 0
-        self.target = replicas
+        self.target = record.target
         self.last_record = record
-        info = self._info(record, actions.ScaleRequest(0, replicas, replicas), applied=record.settled)
-        return spaces.observe(record.metrics, record.replicas), info
+        info = self._info(record, actions.ScaleRequest(0, record.target, record.target), applied=record.settled)
+        return spaces.observe(record.metrics, record.replicas, self.settings.observation_dtype), info
 
-    async def astep(self, action: object) -> StepResult:
-        """Scale by ``action``, wait until settled, measure a window, and answer."""
+    def request(self, action: object) -> actions.ScaleRequest:
+        """The replica target ``action`` asks for (a clear error for an action outside the space)."""
         self._check_open()
         if self.target is None:
             raise ResetNeeded("call areset() before astep()")
+        return actions.scale_request(action, self.target, self.settings)
+
+    def answer(self, request: actions.ScaleRequest, record: StepRecord) -> StepResult:
+        """The step's answer: observation, reward, terminated, truncated, info."""
         s = self.settings
-        request = actions.scale_request(action, self.target, s)
-        record = await self.engine.step(request.target)
         self.steps += 1
         self.target = request.target
         self.last_record = record
         applied = not request.clamped and record.settled and abs(record.replicas - request.target) < 1e-6
         reward = rewards.reward(record.metrics, record.replicas, s, applied)
-        truncated = self.steps >= s.episode_steps or (not record.settled and s.on_settle_timeout == "truncate")
+        last = self.steps >= s.episode_steps
+        terminated = last and s.episode_end == "terminated"
+        truncated = (last and not terminated) or (not record.settled and s.on_settle_timeout == "truncate")
         info = self._info(record, request, applied)
         if not self.virtual:
             self._log.info(
@@ -178,7 +198,7 @@ class AsyncFaaSEnv:
                 settle_s=round(record.settle_seconds, 3), requests=record.metrics.requests,
                 throughput_pct=round(record.metrics.throughput_pct, 2), reward=round(reward, 3),
             )
-        return spaces.observe(record.metrics, record.replicas), reward, False, truncated, info
+        return spaces.observe(record.metrics, record.replicas, s.observation_dtype), reward, terminated, truncated, info
 
     def _info(self, record: StepRecord, request: actions.ScaleRequest, applied: bool) -> dict[str, Any]:
         m = record.metrics

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -60,6 +61,9 @@ class Portal:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise FaaSTrainError(f"the call did not finish within {timeout:g}s; it was cancelled") from None
+        except BaseException:
+            future.cancel()  # interrupted (SIGINT / SIGTERM): stop the call too; close() follows
+            raise
 
     def close(self) -> None:
         """Cancel what still runs, stop the loop and join its thread."""
@@ -82,6 +86,42 @@ class Portal:
             self.loop.close()
 
 
+class SyncCaller:
+    """Runs an environment core's coroutines from synchronous code.
+
+    On a virtual clock each runs inline (:func:`run_inline`); otherwise in a :class:`Portal`,
+    started at the first call, with ``timeout`` seconds for each call.
+    """
+
+    def __init__(self, virtual: bool, timeout: float, name: str = "faastrain-loop") -> None:
+        self.virtual = virtual
+        self.timeout = timeout
+        self.name = name
+        self.closed = False
+        self._portal: Portal | None = None
+
+    def __call__(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self.closed:
+            coro.close()
+            raise EnvClosedError("the environment is closed; make a new one")
+        if self.virtual:
+            return run_inline(coro)
+        if self._portal is None:
+            self._portal = Portal(self.name)
+        return self._portal.call(coro, self.timeout)
+
+    def close(self, aclose: Coroutine[Any, Any, None] | None) -> None:
+        """Run the core's ``aclose()`` (None: it is closed already), then stop the portal."""
+        try:
+            if aclose is not None:
+                self(aclose)
+        finally:
+            self.closed = True
+            portal, self._portal = self._portal, None
+            if portal is not None:
+                portal.close()
+
+
 class FaaSEnv(gym.Env[np.ndarray, np.int64]):
     """Gymnasium environment ``FaaSTrainGym-v1``; see :class:`AsyncFaaSEnv` for the details.
 
@@ -101,24 +141,24 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
         s = self.env.settings
         self.call_timeout = s.settle_timeout + s.interval + CALL_MARGIN
-        self._portal: Portal | None = None
-        self._closed = False
+        self._call = SyncCaller(self.env.virtual, self.call_timeout)
         self._last: tuple[np.ndarray, float | None, dict[str, Any]] | None = None
         # "rgb_array" draws the episode so far, so it keeps the steps (see env/render.py).
         self._plot = (
-            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.profile.peak)
+            EpisodePlot(max_replicas=s.max_replicas, episode_steps=s.episode_steps, peak_rps=self.env.workload.peak)
             if render_mode == "rgb_array" else None
         )  # fmt: skip
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._closed:
-            coro.close()
-            raise EnvClosedError("the environment is closed; make a new one")
-        if self.env.virtual:
-            return run_inline(coro)
-        if self._portal is None:
-            self._portal = Portal()
-        return self._portal.call(coro, self.call_timeout)
+    @property
+    def episode_steps(self) -> int:
+        """Steps per episode; setting it (between episodes) changes the env's settings."""
+        return self.env.settings.episode_steps
+
+    @episode_steps.setter
+    def episode_steps(self, steps: int) -> None:
+        self.env.settings = dataclasses.replace(self.env.settings, episode_steps=steps)
+        if self._plot is not None:
+            self._plot.episode_steps = steps
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
@@ -151,13 +191,5 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
 
     def close(self) -> None:
         """Stop the environment; re-raise what failed in it. Calls after close() raise."""
-        if self._closed:
-            return
-        try:
-            if not self.env.closed:
-                self._call(self.env.aclose())
-        finally:
-            self._closed = True
-            portal, self._portal = self._portal, None
-            if portal is not None:
-                portal.close()
+        if not self._call.closed:
+            self._call.close(None if self.env.closed else self.env.aclose())

@@ -20,11 +20,11 @@ OBSERVATION_FIELDS: tuple[str, ...] = (
 
 
 def observation_space(settings: EnvSettings) -> spaces.Box:
-    """Float32 box with the bounds each entry really has (a count or a use has no upper one)."""
-    inf = np.inf
-    low = np.zeros(len(OBSERVATION_FIELDS), dtype=np.float32)
-    high = np.array([inf, 100.0, inf, settings.max_replicas, inf, inf], dtype=np.float32)
-    return spaces.Box(low=low, high=high, dtype=np.float32)
+    """A box with the bounds each entry really has (a count or a use has no upper one)."""
+    dtype = np.dtype(settings.observation_dtype)
+    low = np.zeros(len(OBSERVATION_FIELDS), dtype=dtype)
+    high = np.array([np.inf, 100.0, np.inf, settings.max_replicas, np.inf, np.inf], dtype=dtype)
+    return spaces.Box(low=low, high=high, dtype=dtype)
 
 
 def action_space(settings: EnvSettings) -> spaces.Discrete:
@@ -34,7 +34,7 @@ def action_space(settings: EnvSettings) -> spaces.Discrete:
     return spaces.Discrete(2)
 
 
-def observe(metrics: WindowMetrics, replicas: float) -> np.ndarray:
+def observe(metrics: WindowMetrics, replicas: float, dtype: str = "float32") -> np.ndarray:
     """The observation for one window; an undefined mean execution time (no request) is 0."""
     return np.array(
         [
@@ -45,5 +45,5 @@ def observe(metrics: WindowMetrics, replicas: float) -> np.ndarray:
             metrics.cpu_util,
             metrics.mem_util,
         ],
-        dtype=np.float32,
+        dtype=dtype,
     )

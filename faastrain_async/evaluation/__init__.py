@@ -1,8 +1,8 @@
 """Evaluating policies side by side on the same seeded workloads.
 
 ``harness`` runs the episodes, ``stats`` aggregates them with confidence intervals,
-``report`` writes the table, CSV and JSON, and ``plots`` the PNG figures (matplotlib, the
-``plot`` extra, imported only when plotting).
+``report`` writes the table, CSV and JSON, and ``plots`` the PNG figures (matplotlib, imported
+only when plotting).
 """
 
 from faastrain_async.evaluation.harness import EpisodeResult, Evaluation, evaluate, episode_seeds, split_policies

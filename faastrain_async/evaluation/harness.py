@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from faastrain_async.env.gym_env import FaaSEnv
+from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
+from faastrain_async.evaluation.vector import vector_episodes
 from faastrain_async.policies import Policy, make_policy
 from faastrain_async.policies.baselines import BestStaticPolicy
 from faastrain_async.rollout import StepRow, rollout, summarize
@@ -124,12 +126,12 @@ def episode_seeds(seeds: Sequence[int], episodes: int) -> list[tuple[int, int, i
 
 
 def run_episode(env: FaaSEnv, policy: Policy, world_seed: int) -> list[StepRow]:
-    """Rows of one episode: its reset, then each step until the env truncates it."""
+    """Rows of one episode: its reset, then each step until the episode ends."""
     rows: list[StepRow] = []
     for row in rollout(env, policy, steps=env.env.settings.episode_steps, seed=world_seed):
         rows.append(row)
-        if row.truncated:
-            break  # leaving the generator here skips rollout's reset for the next episode
+        if row.terminated or row.truncated:
+            break  # ended early (a settle timeout): the next steps would be another episode
     return rows
 
 
@@ -166,11 +168,14 @@ def evaluate(
     episodes: int,
     slo: SLO | None = None,
     progress: ProgressFn | None = None,
+    make_vector_env: Callable[[int], FaaSVectorEnv] | None = None,
 ) -> Evaluation:
     """Run every policy on the same episodes (see the module docstring).
 
     ``policies`` are specs for :func:`make_policy` or ready policy objects (labelled by their
-    ``name``). ``best-static`` first runs ``static:N`` for each N in the replica bounds.
+    ``name``). ``best-static`` first runs ``static:N`` for each N in the replica bounds. With
+    ``make_vector_env`` (the simulator), each policy's episodes run at once on the vector
+    simulator (:mod:`~faastrain_async.evaluation.vector`); otherwise one after another.
     """
     if not policies:
         raise ConfigError("no policy to evaluate; e.g. ['hpa', 'static:4']")
@@ -193,9 +198,13 @@ def evaluate(
 
         def run(label: str, policy: Policy) -> list[EpisodeResult]:
             nonlocal done
+            episodes: Iterable[list[StepRow]]
+            if make_vector_env is not None:
+                episodes = vector_episodes(make_vector_env, policy, plan)
+            else:
+                episodes = (run_episode(env, policy, world) for _, _, world in plan)
             out = []
-            for seed, e, world in plan:
-                rows = run_episode(env, policy, world)
+            for (seed, e, world), rows in zip(plan, episodes):
                 out.append(EpisodeResult(label, seed, e, world, episode_metrics(rows, settings.interval, slo), rows))
                 done += 1
                 if progress is not None:

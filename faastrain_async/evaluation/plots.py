@@ -1,4 +1,4 @@
-"""PNG figures of an evaluation (matplotlib, the ``plot`` extra; imported only here).
+"""PNG figures of an evaluation (matplotlib, imported only here, when plotting).
 
 Uses matplotlib's object API with the Agg canvas, never ``pyplot``, so plotting neither needs
 a display nor changes global matplotlib state in the caller's process.
@@ -16,11 +16,9 @@ from faastrain_async.evaluation.report import COLUMNS, aggregates, label
 
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ConfigError("PNG plots need matplotlib: pip install 'faastrain[plot]', or pass --no-plots") from e
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig

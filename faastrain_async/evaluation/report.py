@@ -84,7 +84,9 @@ def write(evaluation: Evaluation, folder: Path, config: dict[str, Any] | None = 
         steps: csv.DictWriter[str] | None = None
         for r in evaluation.results:
             for row in r.rows:
-                flat = {"policy": r.policy, "seed": r.seed, **row.flat()}
+                # The evaluation's episode number, not the rollout's: steps.csv joins episodes.csv
+                # on (policy, seed, episode).
+                flat = {"policy": r.policy, "seed": r.seed, **row.flat(), "episode": r.episode}
                 if steps is None:
                     steps = csv.DictWriter(f, fieldnames=list(flat), extrasaction="ignore")
                     steps.writeheader()

@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from aiohttp import web
 
 from faastrain_async.errors import ConfigError
@@ -29,8 +28,9 @@ from faastrain_async.local.pods import PodRunner
 from faastrain_async.local.settings import ClusterSettings
 from faastrain_async.local.store import Expired, Store, matches, parse_selector
 from faastrain_async.local.usage import UsageSampler, pod_metrics
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Whether an object (namespace, labels, JSON) passes a request's selectors.
 Keep = Callable[[str, dict[str, str], dict[str, Any]], bool]

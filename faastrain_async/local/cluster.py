@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import shutil
 import socket
@@ -19,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import structlog
+import psutil
 import yaml
 from aiohttp import web
 
@@ -30,13 +31,15 @@ from faastrain_async.local.errors import LocalClusterError
 from faastrain_async.local.functions import load_handler
 from faastrain_async.local.gateway import Gateway
 from faastrain_async.local.objects import Pod
-from faastrain_async.local.pods import PodRunner
+from faastrain_async.local.pods import PodRunner, child_environment
 from faastrain_async.local.prometheus import PrometheusServer, find_prometheus
 from faastrain_async.local.settings import BUILTIN_KINDS, NAMESPACE, ClusterSettings, FunctionSpec
+from faastrain_async.local.statedir import StateDirLock, remove_record, resolve, write_record
 from faastrain_async.local.store import Store
 from faastrain_async.local.usage import UsageSampler
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds the API server gives open requests (watches) to end when it stops.
 SERVER_SHUTDOWN = 2.0
@@ -84,8 +87,10 @@ class LocalCluster:
 
     After ``start()`` (or entering ``async with``): ``kubeconfig_path``, ``api_url``,
     ``gateway_url``, ``prometheus_url`` (None with ``settings.prometheus=False``),
-    ``state_dir``, ``namespace``. Start returns once every function has its initial
-    replicas ready and Prometheus has scraped the gateway.
+    ``state_dir``, ``namespace``, and ``record`` (also in ``<state_dir>/cluster.json``).
+    Start returns once every function has its initial replicas ready and Prometheus has
+    scraped the gateway. One cluster runs per state directory: a second one there raises
+    LocalClusterError (see :mod:`faastrain_async.local.statedir`).
     """
 
     namespace = NAMESPACE
@@ -111,7 +116,9 @@ class LocalCluster:
         self.api_url: str | None = None
         self.gateway_url: str | None = None
         self.prometheus_url: str | None = None
+        self.record: dict[str, Any] | None = None
         self._owns_state_dir = False
+        self._lock: StateDirLock | None = None
         self._store = Store(self.settings.watch_history)
         self._controller = Controller(self._store)
         self._changed = asyncio.Event()
@@ -149,8 +156,10 @@ class LocalCluster:
             self.state_dir = Path(tempfile.mkdtemp(prefix="faastrain-local-"))
             self._owns_state_dir = True
         else:
-            self.state_dir = Path(settings.state_dir)
+            self.state_dir = resolve(settings.state_dir)
             self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = StateDirLock(self.state_dir)
+        self._lock.acquire()
         self._runner = PodRunner(
             store=self._store,
             settings=settings,
@@ -187,11 +196,24 @@ class LocalCluster:
                 gateway=f"127.0.0.1:{gateway_port}",
                 scrape_interval=settings.scrape_interval,
                 timeout=settings.start_timeout,
+                env=child_environment(self.cluster_id),
             )
             await self._prometheus.start()
             self.prometheus_url = self._prometheus.url
         for spec in self.functions:
             await self.wait_ready(spec.name, spec.replicas, timeout=settings.start_timeout)
+        self.record = {
+            "pid": os.getpid(),
+            "pid_created": psutil.Process().create_time(),
+            "cluster_id": self.cluster_id,
+            "state_dir": str(self.state_dir),
+            "kubeconfig": str(self.kubeconfig_path),
+            "api_url": self.api_url,
+            "gateway_url": self.gateway_url,
+            "prometheus_url": self.prometheus_url,
+            "functions": [f.name for f in self.functions],
+        }
+        write_record(self.state_dir, self.record)
         log.info("local cluster up", api=self.api_url, gateway=self.gateway_url, prometheus=self.prometheus_url)
 
     async def _serve(self, app: web.Application, port: int) -> int:
@@ -228,6 +250,11 @@ class LocalCluster:
                 log.error("failed to stop part of the local cluster", part=what, error=repr(exc))
                 errors.append(exc)
         self._web.clear()
+        if self._lock is not None and self.state_dir is not None:
+            remove_record(self.state_dir, self.cluster_id)
+            self.record = None
+            # Released last: another cluster may use the directory once nothing of ours runs.
+            self._lock.release()
         if self._owns_state_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self._owns_state_dir = False

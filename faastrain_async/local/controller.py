@@ -7,15 +7,14 @@ them), and every pod change refreshes the Deployment's status counts.
 
 from __future__ import annotations
 
-import structlog
-
 from faastrain_async.local.errors import LocalClusterError
 from faastrain_async.local.objects import Deployment, Pod
 from faastrain_async.local.pods import PodRunner
 from faastrain_async.local.settings import FunctionSpec
 from faastrain_async.local.store import Store
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 class Controller:

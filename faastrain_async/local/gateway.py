@@ -23,7 +23,6 @@ from collections import defaultdict
 from typing import Any
 
 import aiohttp
-import structlog
 from aiohttp import web
 
 from faastrain_async.local.controller import Controller
@@ -31,8 +30,9 @@ from faastrain_async.local.objects import Deployment, Pod
 from faastrain_async.local.pods import PodRunner
 from faastrain_async.local.settings import NAMESPACE, ClusterSettings
 from faastrain_async.local.usage import UsageSampler
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: The Prometheus client's default buckets, which OpenFaaS's gateway histogram uses.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

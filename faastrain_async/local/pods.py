@@ -6,14 +6,14 @@ on deletion: deletionTimestamp set and not ready, the gateway drains its in-flig
 within the grace period, SIGTERM, SIGKILL if still alive when the grace period ends →
 DELETED. A replica that exits on its own is restarted after ``restart_delay`` with its
 restartCount increased, not ready meanwhile. Replicas get PR_SET_PDEATHSIG, so they die
-with the cluster process however it ends.
+with the cluster process however it ends, and carry the cluster's mark in their environment
+(see :mod:`faastrain_async.local.statedir`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -25,16 +25,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import structlog
 
 from faastrain_async.local.errors import LocalClusterError
 from faastrain_async.local.objects import HEALTH_PATH, Pod, timestamp
 from faastrain_async.local.settings import ClusterSettings, FunctionSpec
+from faastrain_async.local.statedir import MARK
 from faastrain_async.local.store import Store
+from loadgen.lifeline import die_with_parent
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
-_PR_SET_PDEATHSIG = 1
 #: Seconds to wait for a process to exit after SIGKILL before reporting it stuck.
 KILL_WAIT = 5.0
 #: Longest wait before restarting a replica that keeps crashing (seconds).
@@ -44,19 +45,20 @@ PodListener = Callable[[Pod], None]
 Drainer = Callable[[str, float], Awaitable[None]]
 
 
-def die_with_parent() -> None:
-    # Runs in the child between fork and exec: the kernel sends SIGKILL when the parent
-    # (thread) that forked it exits, even if the parent was SIGKILLed itself.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def replica_environment() -> dict[str, str]:
-    """The environment of a replica process: ours, with this package importable and one BLAS
-    thread (unless set otherwise), as deploy/functions sets for the real functions."""
+def child_environment(cluster_id: str) -> dict[str, str]:
+    """The environment of a process the cluster starts: ours, with this package importable
+    and the cluster's mark."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env[MARK] = cluster_id
+    return env
+
+
+def replica_environment(cluster_id: str) -> dict[str, str]:
+    """A replica's environment: a child's, with one BLAS thread (unless set otherwise), as
+    deploy/functions sets for the real functions."""
+    env = child_environment(cluster_id)
     # numpy's BLAS threads otherwise spin after each product: a 2 ms multiplication then
     # costs about 100 ms of CPU, and a request is no longer one core's worth of work.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -100,6 +102,9 @@ class PodRunner:
         self._on_change = on_change
         self._drain = drain
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: The running replica process of each pod: signals go through it, so never to a
+        #: pid that has been reaped and perhaps reused.
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._stops: dict[str, asyncio.Event] = {}
         self._http: aiohttp.ClientSession | None = None
         #: Errors of pod tasks that ended by failing (the cluster re-raises them on stop).
@@ -148,10 +153,11 @@ class PodRunner:
     def kill(self, name: str) -> int:
         """SIGKILL the process of pod ``name`` (it will be restarted); returns its pid."""
         pod = self._get(name)
-        if pod.pid is None:
+        process = self._processes.get(name)
+        if process is None or process.returncode is not None:
             raise LocalClusterError(f"pod {name!r} has no running process to kill (phase {pod.phase})")
-        os.kill(pod.pid, signal.SIGKILL)
-        return pod.pid
+        process.kill()
+        return process.pid
 
     async def set_readiness_failing(self, name: str, failing: bool) -> None:
         """Make the replica of pod ``name`` fail (or pass again) its readiness probe."""
@@ -196,6 +202,7 @@ class PodRunner:
             crashes_in_a_row = 0
             while not stop.is_set():
                 process = await self._spawn(pod, sock)
+                self._processes[pod.name] = process
                 exit_code = await self._supervise(pod, process, stop)
                 if exit_code is None:
                     break
@@ -223,6 +230,7 @@ class PodRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.shield(asyncio.wait_for(process.wait(), KILL_WAIT))
             sock.close()
+            self._processes.pop(pod.name, None)
             pod.pid = None
             pod.set_ready(False)
             pod.container_state = "terminated"
@@ -248,13 +256,12 @@ class PodRunner:
                 "--fd", str(sock.fileno()),
                 "--spec", json.dumps(settings),
                 "--parent", str(os.getpid()),
-                "--cluster-id", self._cluster_id,
                 pass_fds=(sock.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=die_with_parent,
-                env=replica_environment(),
+                env=replica_environment(self._cluster_id),
             )  # fmt: skip
         pod.pid = process.pid
         pod.phase = "Running"

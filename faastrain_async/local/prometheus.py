@@ -1,8 +1,9 @@
 """A real Prometheus server, run as a child process that scrapes the gateway.
 
 It gets a generated configuration, its own data directory and a 127.0.0.1 address; it
-dies with the cluster process (PR_SET_PDEATHSIG) and can be stopped and started again on
-the same address and data (fault injection).
+dies with the cluster process (PR_SET_PDEATHSIG), carries the cluster's mark in its
+environment, and can be stopped and started again on the same address and data (fault
+injection).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import time
 from pathlib import Path
 
 import aiohttp
-import structlog
 import yaml
 
 from faastrain_async.local.errors import LocalClusterError, PrometheusNotFound
-from faastrain_async.local.pods import die_with_parent, terminate
+from faastrain_async.local.pods import terminate
+from faastrain_async.logger import get_logger
+from loadgen.lifeline import die_with_parent
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds Prometheus gets to exit after SIGTERM before SIGKILL.
 STOP_GRACE = 10.0
@@ -65,7 +67,9 @@ def write_config(path: Path, *, gateway: str, scrape_interval: float) -> None:
 class PrometheusServer:
     """One Prometheus process: ``start()``, ``stop()``, ``url``."""
 
-    def __init__(self, *, binary: str, port: int, state_dir: Path, gateway: str, scrape_interval: float, timeout: float) -> None:
+    def __init__(
+        self, *, binary: str, port: int, state_dir: Path, gateway: str, scrape_interval: float, timeout: float, env: dict[str, str]
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self._binary = binary
@@ -73,6 +77,7 @@ class PrometheusServer:
         self._gateway = gateway
         self._scrape_interval = scrape_interval
         self._timeout = timeout
+        self._env = env
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -100,6 +105,7 @@ class PrometheusServer:
                 stderr=asyncio.subprocess.STDOUT,
                 preexec_fn=die_with_parent,
                 cwd=self._dir,
+                env=self._env,
             )
         try:
             await self._wait_scraped(log_path)

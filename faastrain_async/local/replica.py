@@ -28,9 +28,7 @@ import traceback
 from aiohttp import web
 
 from faastrain_async.local.functions import Handler, build_handler, call_handler
-
-#: How often the replica checks that its parent still lives (seconds).
-PARENT_CHECK_PERIOD = 0.5
+from loadgen.lifeline import ORPHANED_EXIT, PARENT_CHECK_PERIOD, orphaned
 
 
 class Replica:
@@ -86,9 +84,9 @@ class Replica:
 
 async def _watch_parent(parent: int) -> None:
     while True:
-        if os.getppid() != parent:
-            # Orphaned: the cluster is gone, so nobody will ever stop this replica.
-            os._exit(3)
+        if orphaned(parent):
+            # The cluster is gone, so nobody will ever stop this replica.
+            os._exit(ORPHANED_EXIT)
         await asyncio.sleep(PARENT_CHECK_PERIOD)
 
 
@@ -120,11 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
     parser.add_argument("--spec", required=True, help="function settings as JSON")
     parser.add_argument("--parent", type=int, required=True, help="pid of the cluster process")
-    parser.add_argument("--cluster-id", default="", help="marks the process as this cluster's")
     args = parser.parse_args(argv)
-    if os.getppid() != args.parent:
+    if orphaned(args.parent):
         print("parent already gone; not starting", file=sys.stderr)
-        return 3
+        return ORPHANED_EXIT
     spec = json.loads(args.spec)
     handler = build_handler(
         spec["kind"], matmul_size=tuple(spec["matmul_size"]), sleep_seconds=tuple(spec["sleep_seconds"])

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
-import structlog
 
 from faastrain_async.local.objects import Pod, timestamp
 from faastrain_async.local.settings import NAMESPACE
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,21 @@ FEATURES_VERSION = 1
 PER_STEP = 7
 
 
+def encode(obs: np.ndarray, missing: np.ndarray, settings: EnvSettings) -> np.ndarray:
+    """The encoding of a batch of steps: observations (k, 6) and their ``exec_time_missing``
+    flags (k,) as features (k, :data:`PER_STEP`)."""
+    obs = np.asarray(obs, dtype=np.float64).reshape(-1, 6)
+    out = np.empty((len(obs), PER_STEP), dtype=np.float32)
+    out[:, 0] = np.log1p(np.maximum(obs[:, 0], 0.0))
+    out[:, 1] = obs[:, 1] / 100.0
+    out[:, 2] = np.log1p(np.maximum(obs[:, 2], 0.0) / settings.interval) / 4.0
+    out[:, 3] = obs[:, 3] / settings.max_replicas
+    out[:, 4] = np.minimum(obs[:, 4], 2.0)
+    out[:, 5] = np.minimum(obs[:, 5], 2.0)
+    out[:, 6] = np.asarray(missing, dtype=bool).reshape(-1)
+    return out
+
+
 class FeatureEncoder:
     """Turns (observation, info) pairs into feature vectors; remembers the last ``history``."""
 
@@ -46,19 +61,7 @@ class FeatureEncoder:
 
     def one(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
         """The encoding of one step."""
-        s = self.settings
-        return np.array(
-            [
-                np.log1p(max(float(obs[0]), 0.0)),
-                float(obs[1]) / 100.0,
-                np.log1p(max(float(obs[2]), 0.0) / s.interval) / 4.0,
-                float(obs[3]) / s.max_replicas,
-                min(float(obs[4]), 2.0),
-                min(float(obs[5]), 2.0),
-                1.0 if info.get("exec_time_missing") else 0.0,
-            ],
-            dtype=np.float32,
-        )
+        return encode(obs, np.asarray([bool(info.get("exec_time_missing"))]), self.settings)[0]
 
     def __call__(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
         step = self.one(obs, info)
@@ -70,6 +73,27 @@ class FeatureEncoder:
 
     def space(self) -> gym.spaces.Box:
         return gym.spaces.Box(low=-np.inf, high=np.inf, shape=(self.size,), dtype=np.float32)
+
+
+class BatchFeatures:
+    """:class:`FeatureEncoder` for a batch of environments: a history per environment."""
+
+    def __init__(self, settings: EnvSettings, n: int, history: int = 2) -> None:
+        FeatureEncoder(settings, history)  # the same checks
+        self.settings = settings
+        self.history = history
+        self.steps = np.zeros((n, history, PER_STEP), dtype=np.float32)  # newest first
+
+    def start(self, rows: np.ndarray | slice, obs: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """A new episode in ``rows``: the history is filled with its first step."""
+        self.steps[rows] = encode(obs, missing, self.settings)[:, None, :]
+        return self.steps[rows].reshape(len(self.steps[rows]), -1)
+
+    def add(self, obs: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """The next step of every environment; the features of each."""
+        self.steps[:, 1:] = self.steps[:, :-1]
+        self.steps[:, 0] = encode(obs, missing, self.settings)
+        return self.steps.reshape(len(self.steps), -1).copy()
 
 
 class FeatureWrapper(gym.Wrapper):

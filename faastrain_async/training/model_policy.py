@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 
 from faastrain_async.config import EnvSettings
 from faastrain_async.env.actions import action_count
 from faastrain_async.errors import ConfigError
+from faastrain_async.logger import get_logger
 from faastrain_async.policies.base import no_more
 from faastrain_async.training.features import FEATURES_VERSION, FeatureEncoder
 
@@ -29,7 +29,7 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "dqn": ("stable_baselines3", "DQN"),
     "recurrent-ppo": ("sb3_contrib", "RecurrentPPO"),
 }
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 RL_EXTRA_HINT = "install the rl extra: pip install 'faastrain[rl]' (CPU PyTorch: pip install torch==2.13.0)"
 

@@ -1,8 +1,9 @@
 """Training a Stable-Baselines3 agent on the environment (the ``rl`` extra, imported lazily).
 
-``train`` builds ``n_envs`` copies of the env (a ``DummyVecEnv``: a simulator step costs tens
-of microseconds, far less than a process hop), each wrapped in :class:`FeatureWrapper` and a
-``Monitor``; rewards are scaled by a running estimate of the return's spread
+``train`` steps ``n_envs`` environments together: on the simulator, the vector simulator
+(:class:`~faastrain_async.training.vector.SB3VectorEnv`, all of them as numpy arrays); on a
+live backend, copies of the env in a ``DummyVecEnv``, each wrapped in :class:`FeatureWrapper`
+and a ``Monitor``. Observations are the :mod:`~faastrain_async.training.features` encoding; rewards are scaled by a running estimate of the return's spread
 (``VecNormalize(norm_obs=False)``), which lets one set of hyper-parameters work with the
 "seed" reward (thousands a step) and the "normalized" one (below 1). Observations are not
 normalised, so a saved model needs nothing but its ``.zip`` and ``.json``.
@@ -25,16 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 
+from faastrain_async.backends.sim.backend import SimBackend
 from faastrain_async.env.gym_env import FaaSEnv
+from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation import evaluate
 from faastrain_async.evaluation.harness import scores_by_policy
+from faastrain_async.outputs import output_folder, write_text, writing
+from faastrain_async.policies import make_policy
+from faastrain_async.logger import get_logger
 from faastrain_async.training.features import FEATURES_VERSION, FeatureWrapper
 from faastrain_async.training.model_policy import ALGORITHMS, RL_EXTRA_HINT, ModelPolicy, algorithm_class, model_paths
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 LOG_FORMATS = ("csv", "tensorboard")
 
@@ -117,7 +122,7 @@ def write_meta(path: Path, config: TrainConfig, env: FaaSEnv, extra: dict[str, A
         "train": {k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         **(extra or {}),
     }
-    path.write_text(json.dumps(meta, indent=2) + "\n")
+    write_text(path, json.dumps(meta, indent=2) + "\n")
 
 
 def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
@@ -136,7 +141,6 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
     # Small networks gain nothing from more threads, and this keeps runs repeatable.
     torch.set_num_threads(1)
     zip_path, meta_path = model_paths(config.save)
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
     stem = zip_path.with_suffix("")
     logs = stem.with_name(stem.name + "-logs")
     probe = make_env()
@@ -149,16 +153,25 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
                 f"training on the live backend {probe.env.backend_name!r} needs n_envs=1 and eval_every=0 "
                 f"(got {config.n_envs} and {config.eval_every}); train on the simulator and evaluate the model afterwards"
             )
+        if config.eval_every:
+            make_policy(config.baseline, settings)  # a bad spec fails now, not at the first evaluation
+        output_folder(zip_path.parent)  # everything checked: now outputs may be touched
 
         def one_env() -> Any:
             return Monitor(FeatureWrapper(make_env(), settings, config.history))
 
-        vec = DummyVecEnv([one_env for _ in range(config.n_envs)])
+        if isinstance(probe.env.backend, SimBackend) and probe.env.virtual:
+            from faastrain_async.training.vector import SB3VectorEnv
+
+            vec = SB3VectorEnv(FaaSVectorEnv.like(probe.env, config.n_envs, autoreset_mode="SameStep"), config.history)
+        else:
+            vec = DummyVecEnv([one_env for _ in range(config.n_envs)])
         vec.seed(config.seed)  # env i starts from world seed seed + i, then its world runs on
         env = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=config.gamma)
         model = _model(config, env)
         model.set_logger(configure(str(logs), ["csv"] if config.log_format == "csv" else ["csv", "tensorboard"]))
-        (logs / "eval.csv").unlink(missing_ok=True)  # SB3 rewrites progress.csv; do the same for ours
+        with writing(logs / "eval.csv"):
+            (logs / "eval.csv").unlink(missing_ok=True)  # SB3 rewrites progress.csv; do the same for ours
         result = TrainResult(zip_path, meta_path)
         baseline_score: dict[str, float] = {}
         best = -math.inf
@@ -190,7 +203,7 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
             logger.record("eval/baseline_reward", row["baseline_reward"])
             logger.dump(timesteps)
             log.info("evaluation", **row)
-            with (logs / "eval.csv").open("a", newline="") as f:
+            with writing(logs / "eval.csv"), (logs / "eval.csv").open("a", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(row))
                 if f.tell() == 0:
                     w.writeheader()
@@ -198,18 +211,31 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
             if row["model_reward"] > best:
                 best = row["model_reward"]
                 best_zip, best_meta = model_paths(stem.with_name(stem.name + "-best"))
-                model.save(str(best_zip))
+                with writing(best_zip):
+                    model.save(str(best_zip))
                 write_meta(best_meta, config, probe, {"timesteps": timesteps, "eval": row})
 
         callbacks: list[Any] = [PeriodicEvaluation()]
         if config.checkpoint_every:
             every = max(config.checkpoint_every // config.n_envs, 1)
             callbacks.append(CheckpointCallback(every, str(stem.with_name(stem.name + "-checkpoints")), name_prefix=stem.name))
-        model.learn(total_timesteps=config.timesteps, callback=CallbackList(callbacks))
-        if config.eval_every and (not result.evaluations or result.evaluations[-1]["timesteps"] < model.num_timesteps):
+        interrupted: KeyboardInterrupt | None = None
+        try:
+            model.learn(total_timesteps=config.timesteps, callback=CallbackList(callbacks))
+        except KeyboardInterrupt as stop:
+            interrupted = stop  # keep what was learnt: saved below, marked as interrupted
+        if interrupted is None and config.eval_every and (
+            not result.evaluations or result.evaluations[-1]["timesteps"] < model.num_timesteps
+        ):
             run_evaluation(model.num_timesteps, model.logger)
-        model.save(str(zip_path))
-        write_meta(meta_path, config, probe, {"timesteps": int(model.num_timesteps), "evaluations": result.evaluations})
+        with writing(zip_path):
+            model.save(str(zip_path))
+        extra: dict[str, Any] = {"timesteps": int(model.num_timesteps), "evaluations": result.evaluations}
+        if interrupted is not None:
+            extra["interrupted"] = True
+        write_meta(meta_path, config, probe, extra)
+        if interrupted is not None:
+            raise interrupted
     finally:
         if vec is not None:
             vec.close()

@@ -8,12 +8,12 @@ from typing import Any
 from faastrain_async.backends.kubernetes.backend import KubernetesBackend
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.config import EnvSettings, build_settings
-from loadgen.profiles import Profile
+from loadgen.profiles import Workload
 
 
-def make_kubernetes_backend(settings: EnvSettings, profile: Profile, options: Mapping[str, Any] | KubernetesSettings) -> KubernetesBackend:
+def make_kubernetes_backend(settings: EnvSettings, workload: Workload, options: Mapping[str, Any] | KubernetesSettings) -> KubernetesBackend:
     """The backend for ``gymnasium.make(..., backend="kubernetes", kubernetes={...})``."""
-    return KubernetesBackend(build_settings(KubernetesSettings, options, "kubernetes"), profile.spec)
+    return KubernetesBackend(build_settings(KubernetesSettings, options, "kubernetes"), workload)
 
 
 __all__ = ["KubernetesBackend", "KubernetesSettings", "make_kubernetes_backend"]

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
-import structlog
 from kubernetes_asyncio import client, config
 
 from faastrain_async.backends.kubernetes.load import GatewayLoad
@@ -17,8 +16,30 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.clients.prometheus import PrometheusClient
 from faastrain_async.clock import RealClock
 from faastrain_async.errors import BackendError, ConfigError
+from loadgen.profiles import Workload
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
+
+
+def local_cluster_for(functions: list[KubernetesSettings]) -> Any:
+    """A (not yet started) local cluster serving these functions, as their settings describe
+    them (``local_function_kind``, ``local_cold_start``; the first one's scrape interval)."""
+    from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster  # only when asked for
+
+    return LocalCluster(
+        [FunctionSpec(s.function, kind=s.local_function_kind, cold_start=s.local_cold_start) for s in functions],
+        ClusterSettings(scrape_interval=functions[0].local_scrape_interval),
+    )
+
+
+def pointed_at(settings: KubernetesSettings, cluster: Any) -> KubernetesSettings:
+    """``settings`` with the kubeconfig, Prometheus and gateway of a started local cluster."""
+    assert cluster.prometheus_url is not None and cluster.gateway_url is not None  # started, with Prometheus
+    return replace(
+        settings, kubeconfig=str(cluster.kubeconfig_path), context=None, in_cluster=False,
+        prometheus_url=cluster.prometheus_url, gateway_url=cluster.gateway_url,
+    )
 
 
 class KubernetesBackend:
@@ -26,11 +47,11 @@ class KubernetesBackend:
 
     name = "kubernetes"
 
-    def __init__(self, settings: KubernetesSettings, profile: str) -> None:
+    def __init__(self, settings: KubernetesSettings, workload: Workload) -> None:
         self.settings = settings
         self.clock = RealClock()
-        self.load = GatewayLoad(settings, profile)
-        self._profile = profile
+        self.workload = workload
+        self.load = GatewayLoad(settings, workload.draw(0).spec)
         self._stack = contextlib.AsyncExitStack()
         self._opened = False
         self._connected = False
@@ -84,31 +105,26 @@ class KubernetesBackend:
 
     async def _start_local_cluster(self) -> KubernetesSettings:
         """Start the bundled local cluster; the settings that point at it."""
-        from faastrain_async.local import ClusterSettings, FunctionSpec, LocalCluster  # only when asked for
-
-        s = self.settings
-        cluster = LocalCluster(
-            [FunctionSpec(s.function, kind=s.local_function_kind, cold_start=s.local_cold_start)],
-            ClusterSettings(scrape_interval=s.local_scrape_interval),
-        )
+        cluster = local_cluster_for([self.settings])
         self.local_cluster = await self._stack.enter_async_context(cluster)
         log.info("local cluster started", gateway=cluster.gateway_url, prometheus=cluster.prometheus_url)
-        assert cluster.prometheus_url is not None and cluster.gateway_url is not None  # started, with Prometheus
-        return replace(
-            s, kubeconfig=str(cluster.kubeconfig_path), context=None, in_cluster=False,
-            prometheus_url=cluster.prometheus_url, gateway_url=cluster.gateway_url,
-        )
+        return pointed_at(self.settings, cluster)
 
     async def reset(self, *, seed: int | None, replicas: int) -> None:
-        """Connect and start the workload at the first reset (``seed`` fixes its arrivals)."""
-        if not self._opened:
+        """Connect and start the workload at the first reset; at a seeded one, run the profile
+        its seed draws (``seed`` also fixes the arrivals), restarting the generator if it differs."""
+        first = not self._opened
+        if first:
             self._opened = True
-            await self.connect()
+            await self.connect()  # closes the backend itself when it fails
+            self._stack.push_async_callback(self.load.stop)
+        if first or seed is not None:
+            drawn = 0 if seed is None else seed
             try:
-                self._stack.push_async_callback(self.load.stop)
-                await self.load.start(seed=0 if seed is None else seed % 2**32)
+                await self.load.play(self.workload.draw(drawn).spec, seed=drawn % 2**32)
             except BaseException:
-                await self.aclose()
+                if first:
+                    await self.aclose()
                 raise
 
     async def aclose(self) -> None:

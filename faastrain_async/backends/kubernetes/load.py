@@ -15,12 +15,27 @@ LATE_STATISTICS = 5.0
 
 
 class GatewayLoad:
-    """Drives the profile against ``<gateway>/function/<name>`` with the Locust load generator."""
+    """Drives a concrete profile against ``<gateway>/function/<name>`` with the Locust load generator."""
 
     def __init__(self, settings: KubernetesSettings, profile: str) -> None:
         self.settings = settings
         self.profile = profile
         self.generator: LoadGenerator | None = None
+        self._switch = asyncio.Lock()  # held while one generator gives way to the next
+
+    async def play(self, profile: str, seed: int = 0) -> None:
+        """Run ``profile`` (a concrete spec): start the generator, or restart it on another profile.
+
+        The same profile goes on as it is (its schedule, begun at an earlier reset, continues).
+        """
+        if self.generator is not None and profile == self.profile:
+            return
+        async with self._switch:
+            old, self.generator = self.generator, None
+            if old is not None:
+                await old.stop()
+            self.profile = profile
+            await self.start(seed)
 
     async def start(self, seed: int = 0) -> None:
         if self.generator is not None:
@@ -29,7 +44,7 @@ class GatewayLoad:
         self.generator = LoadGenerator(
             LoadGenSettings(
                 url=f"{s.gateway_url}/function/{s.function}", profile=self.profile, seed=seed,
-                timeout=s.load_timeout, body=s.load_body, workers=s.load_workers,
+                timeout=s.load_timeout, method=s.load_method, body=s.load_body, workers=s.load_workers,
             )
         )
         await self.generator.start()
@@ -45,7 +60,13 @@ class GatewayLoad:
         return self.generator
 
     async def watch(self) -> None:
-        await self._running().watch()
+        """Follow the generator; when :meth:`play` replaces it, follow the new one."""
+        while True:
+            generator = self._running()
+            await generator.watch()
+            async with self._switch:  # a replacement in progress finishes first
+                if generator is self.generator:
+                    return
 
     async def report(self, start: float, end: float) -> LoadReport:
         generator = self._running()

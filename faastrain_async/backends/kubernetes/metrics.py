@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-import structlog
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -15,9 +14,10 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings, pro
 from faastrain_async.clients.prometheus import PrometheusClient, single
 from faastrain_async.errors import ConfigError, MetricsUnavailable
 from faastrain_async.events import WindowMetrics
+from faastrain_async.logger import get_logger
 from faastrain_async.quantity import parse_quantity
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Seconds between checks for the scrape that closes a window (Prometheus cannot notify).
 INGEST_RECHECK = 0.05

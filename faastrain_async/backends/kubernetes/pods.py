@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import structlog
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -17,8 +16,9 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.clock import Clock
 from faastrain_async.errors import WatchError
 from faastrain_async.events import PodEvent, PodPhase, PodSnapshot, ReplicaEvent
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: Errors after which a list or a watch is retried (with backoff) rather than given up on.
 TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)

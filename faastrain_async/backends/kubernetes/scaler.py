@@ -9,7 +9,6 @@ import random
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import structlog
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -18,8 +17,9 @@ from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.backends.ports import EventSink
 from faastrain_async.clock import Clock
 from faastrain_async.errors import ScaleRejected
+from faastrain_async.logger import get_logger
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 def status_message(body: object) -> str:

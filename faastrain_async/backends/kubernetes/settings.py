@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from faastrain_async.backoff import backoff_delay
-from faastrain_async.config import check, dns_label, int_at_least, non_negative, one_of, positive
+from faastrain_async.config import check, dns_label, http_method, int_at_least, non_negative, one_of, positive
 from faastrain_async.errors import ConfigError
 
 # One requirement of a label selector: key=value, key==value or key!=value (no set syntax).
@@ -30,6 +31,19 @@ def promql_string(value: str) -> str:
     """``value`` as a double-quoted PromQL string literal (backslash and quote escaped)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
+
+
+def _label_form(value: object) -> None:
+    """Refuse a ``function_name`` form other than text around ``{function}`` and ``{namespace}``."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(value) if f is not None] if isinstance(value, str) else []
+    except ValueError:  # an unbalanced brace
+        fields = []
+    check(
+        any(f == "function" for f, _, _ in fields) and all(f in ("function", "namespace") and not spec and conv is None for f, spec, conv in fields),
+        "function_label_form", value,
+        "must name the function as {function}, optionally with {namespace}, e.g. '{function}.{namespace}' or '{function}'",
+    )  # fmt: skip
 
 
 def _url(what: str, value: object) -> str:
@@ -78,9 +92,13 @@ class KubernetesSettings:
     watch_timeout: int = 300
     #: Consecutive failed (re)connections after which the pod watcher gives up.
     watch_failures: int = 8
-    #: Load generator: local worker processes, request timeout, request body.
+    #: The ``function_name`` label of the gateway's metrics: ``{function}.{namespace}`` (OpenFaaS
+    #: on Kubernetes), or ``{function}`` for gateway versions that leave the namespace out.
+    function_label_form: str = "{function}.{namespace}"
+    #: Load generator: local worker processes, request timeout, HTTP method and request body.
     load_workers: int = 0
     load_timeout: float = 10.0
+    load_method: str = "POST"
     load_body: str = ""
     #: Start the bundled local cluster and point everything above at it.
     local_cluster: bool = False
@@ -112,6 +130,9 @@ class KubernetesSettings:
         if self.in_cluster and self.kubeconfig:
             raise ConfigError("in_cluster=True and kubeconfig were both given; choose one")
         non_negative("local_cold_start", self.local_cold_start)
+        _label_form(self.function_label_form)
+        http_method("load_method", self.load_method)
+        check(isinstance(self.load_body, str), "load_body", self.load_body, "must be a string")
 
     @property
     def deployment_name(self) -> str:
@@ -123,8 +144,8 @@ class KubernetesSettings:
 
     @property
     def function_label(self) -> str:
-        """The ``function_name`` label of the OpenFaaS gateway metrics: ``<name>.<namespace>``."""
-        return f"{self.function}.{self.namespace}"
+        """The ``function_name`` label of the OpenFaaS gateway metrics (``function_label_form``)."""
+        return self.function_label_form.format(function=self.function, namespace=self.namespace)
 
     def delay(self, attempt: int, jitter: float) -> float:
         """Backoff before retry ``attempt`` (1, 2, ...); ``jitter`` in [0, 1) spreads it."""

@@ -7,7 +7,12 @@ from faastrain_async.backends.sim.model import SimModel
 from faastrain_async.clock import Clock, RealClock, VirtualClock
 from faastrain_async.config import SimSettings
 from faastrain_async.events import LoadReport, WindowMetrics
-from loadgen.profiles import Profile
+from loadgen.profiles import Profile, Workload, as_workload
+
+
+def make_clock(settings: SimSettings) -> Clock:
+    """A virtual clock, or a real one sped up by ``time_scale``."""
+    return VirtualClock() if settings.time_scale is None else RealClock(settings.time_scale)
 
 
 class SimScaler:
@@ -32,6 +37,10 @@ class SimMetrics:
 
     async def window(self, start: float, end: float) -> WindowMetrics:
         return self._model.window(start, end)
+
+    async def resource_requests(self) -> tuple[float, float]:
+        s = self._model.settings
+        return s.cpu_request, s.mem_request_mib * 2**20
 
 
 class SimLoad:
@@ -59,19 +68,26 @@ class SimBackend:
 
     name = "sim"
 
-    def __init__(self, settings: SimSettings, profile: Profile, function: str = "fn") -> None:
+    def __init__(
+        self, settings: SimSettings, workload: str | Workload | Profile, function: str = "fn", clock: Clock | None = None
+    ) -> None:
         self.settings = settings
-        self.clock: Clock = VirtualClock() if settings.time_scale is None else RealClock(settings.time_scale)
-        self.model = SimModel(settings, profile, self.clock, function)
+        #: Several functions on one simulated node share one clock (see backends/sim/node.py).
+        self.clock: Clock = clock if clock is not None else make_clock(settings)
+        self.workload = as_workload(workload)
+        # Until the first reset draws the episode's profile, the model holds the one of seed 0.
+        self.model = SimModel(settings, self.workload.draw(0), self.clock, function)
         self.scaler = SimScaler(self.model)
         self.metrics = SimMetrics(self.model)
         self.load = SimLoad(self.model)
 
     async def reset(self, *, seed: int | None, replicas: int) -> None:
-        """A seed (or the first reset) starts a new world; otherwise the world goes on."""
+        """A seed (or the first reset) starts a new world, with the profile its seed draws; otherwise
+        the world goes on."""
         if seed is not None or not self.model.started:
             if isinstance(self.clock, VirtualClock):
                 self.clock.reset()
+            self.model.profile = self.workload.draw(seed)
             self.model.new_world(seed, replicas)
         # Otherwise the engine requests ``replicas`` at the start of its first window.
 

@@ -1,10 +1,13 @@
-"""The simulated function: replicas with cold starts and drains, and a fluid request queue.
+"""The simulated function: replicas with cold starts and drains, and the requests they serve.
 
 Time is cut into ``tick``-second cells. Each cell's arrivals are one Poisson draw around the
-profile's rate at the cell's middle, spread evenly over the cell. The queue is integrated
+profile's rate at the cell's middle, spread evenly over the cell. The requests are integrated
 lazily, segment by segment, only when a window is read: segments end at cell borders, at
 every change of the ready-replica count and at the window's borders, so within a segment
-the arrival rate and the capacity are constant. See docs/simulator.md for the model.
+the arrival rate and the capacity are constant. A rejecting function loses requests as an
+Erlang loss system, cell by cell; a queueing one runs a fluid queue. The equations are in
+:mod:`~faastrain_async.backends.sim.equations`, shared with the vector simulator; see
+docs/simulator.md for the model.
 
 Three random streams come from the seed: arrivals, replica timings and measurement noise,
 so a policy's different scaling decisions do not change the arrivals it faces.
@@ -14,10 +17,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from faastrain_async.backends.sim import equations
+from faastrain_async.backends.sim.equations import FLOATS, Tables, lognormal_params
 from faastrain_async.clock import Clock
 from faastrain_async.config import SimSettings
 from faastrain_async.errors import MetricsUnavailable
@@ -26,13 +31,10 @@ from loadgen.profiles import Profile
 
 #: Cells of arrivals drawn at once (the draws are vectorised; the sequence does not depend on it).
 _BLOCK = 1024
-_Z95 = 1.6448536269514722
-
-
-def _lognormal_params(mean: float, cv: float) -> tuple[float, float, float]:
-    """(mu, sigma, mean) of the lognormal with this mean and coefficient of variation."""
-    sigma = math.sqrt(math.log1p(cv * cv))
-    return math.log(mean) - sigma * sigma / 2.0, sigma, mean
+#: Fewest cores a function is given on a shared node: a share of nothing still leaves the
+#: formulas defined (such a function serves nothing; its share only ever reaches 0 when it
+#: has no replica and no request).
+MIN_CORES = 1e-9
 
 
 class _Normals:
@@ -63,12 +65,14 @@ class SimModel:
         self.function = function
         self.sink: Callable[[ReplicaEvent], None] | None = None
         s = settings
-        self._rate_per_replica = s.concurrency / s.service_time
         self._tick = s.tick
-        self._cold = _lognormal_params(s.cold_start, s.cold_start_cv) if s.cold_start > 0 else None
-        self._service = _lognormal_params(s.service_time, s.service_time_cv)
-        self._service_p95 = math.exp(self._service[0] + _Z95 * self._service[1])
+        self._reject = s.overload == "reject"
+        self._cold = lognormal_params(s.cold_start, s.cold_start_cv) if s.cold_start > 0 else None
+        self._termination = lognormal_params(s.termination, s.termination_cv) if s.termination > 0 else None
+        self._service_p95 = equations.lognormal_p95(s.service_time, s.service_time_cv)
         self._service_sd = s.service_time * s.service_time_cv
+        self._tables = Tables(s)
+        self._take_tables()
         self._world = False
         self._generation = 0
 
@@ -90,6 +94,9 @@ class SimModel:
         self._expected: list[float] = []  # the profile's expected arrivals per cell
         self._base = 0
         self._names = itertools.count()
+        if replicas >= self._tables.size:
+            self._tables.grow(2 * replicas)
+            self._take_tables()
         self.pods: dict[str, PodPhase] = {}
         for _ in range(replicas):
             self.pods[self._new_name()] = READY
@@ -100,6 +107,20 @@ class SimModel:
         self._world = True
         self.send_snapshot()
 
+    def _take_tables(self) -> None:
+        """The per-ready-count tables as lists (a list index costs less than an array's)."""
+        t = self._tables
+        self._capacity: list[float] = t.capacity.tolist()
+        self._limit: list[float] = t.limit.tolist()
+        # Only a rejecting function reads the loss tables; an empty row is computed when needed.
+        if not self._reject:
+            self._loss: list[list[float]] = []
+        elif t.eager_loss:
+            self._loss = t.loss.tolist()
+        else:
+            self._loss = [[] for _ in range(t.size)]
+        self._rate_step: list[float] = t.rate_step.tolist()
+
     def send_snapshot(self) -> None:
         """Tell the sink about every replica at once (a watcher starts from this)."""
         if self.sink is not None and self._world:
@@ -108,6 +129,11 @@ class SimModel:
     @property
     def started(self) -> bool:
         return self._world
+
+    @property
+    def ready(self) -> int:
+        """Replicas ready at the clock's time."""
+        return self._ready_now
 
     def _new_name(self) -> str:
         return f"{self.function}-{next(self._names):05d}"
@@ -127,6 +153,9 @@ class SimModel:
         if n == active:
             return
         self._active = n
+        if n >= self._tables.size:
+            self._tables.grow(2 * n)
+            self._take_tables()
         now = self.clock.now()
         pods, call_at, generation, draw = self.pods, self.clock.call_at, self._generation, self._replica_normal.lognormal
         if n > active:
@@ -140,14 +169,15 @@ class SimModel:
         # Like a ReplicaSet: remove pods that are not ready first, then the newest (names grow).
         pending = [pod for pod, phase in pods.items() if phase is PENDING]
         ready = [pod for pod, phase in pods.items() if phase is READY]
-        grace = self.settings.grace_period
+        grace, termination = self.settings.grace_period, self._termination
         for pod in (pending[::-1] + ready[::-1])[: active - n]:
             was_ready = pods[pod] is READY
             pods[pod] = TERMINATING
             self._emit(pod, TERMINATING, now)
-            if was_ready:  # a ready replica drains its in-flight request, within the grace period
+            if was_ready:  # a ready replica drains its in-flight requests, within the grace period
                 self._ready_changed(-1, now)
-                call_at(now + min(grace, draw(self._service)), self._delete, pod, generation)
+                delay = 0.0 if termination is None else min(grace, draw(termination))
+                call_at(now + delay, self._delete, pod, generation)
             else:  # a pending one has nothing to drain
                 call_at(now, self._delete, pod, generation)
 
@@ -175,15 +205,20 @@ class SimModel:
             self._cells += self._arrival_rng.poisson(expected).tolist()
             self._expected += expected.tolist()
 
-    def _integrate(self, until: float) -> None:
-        """Run the fluid queue from ``self._t`` to ``until`` (seconds since t0)."""
+    def _integrate(self, until: float, measured: bool = True) -> None:
+        """Run the requests from ``self._t`` to ``until`` (seconds since t0).
+
+        Outside a measured window a rejecting function's losses are not needed (it carries no
+        queue from one stretch to the next), so ``measured=False`` skips them.
+        """
         t = self._t
         if until <= t:
             return
         tick = self._tick
         self._draw_cells(int(until / tick))
         cells, expected, changes, base = self._cells, self._expected, self._changes, self._base
-        per_replica, timeout = self._rate_per_replica, self.settings.request_timeout
+        capacities, limits, reject = self._capacity, self._limit, self._reject
+        lossy = reject and measured
         arrived, dropped, wait, ready_s, intended, peak = self._cum
         ready, q = self._ready, self._queue
         ci, n_changes, inf = 0, len(changes), math.inf
@@ -193,42 +228,24 @@ class SimModel:
                 ready = changes[ci][1]
                 ci += 1
                 next_change = changes[ci][0] if ci < n_changes else inf
-            capacity = ready * per_replica
-            limit = capacity * timeout
+            capacity = capacities[ready]
             end = next_change if next_change < until else until
             k = int(t / tick)
             k_end = int(end / tick)
             if t == k * tick and k_end > k:
-                # Whole cells with a constant capacity: summed, or stepped cell by cell.
+                # Whole cells with a constant capacity.
                 i, j = k - base, k_end - base
                 run = cells[i:j]
                 total = sum(run)
-                per_cell = capacity * tick
                 arrived += total
                 intended += sum(expected[i:j])
                 ready_s += ready * (j - i) * tick
-                if q == 0.0 and max(run) <= per_cell:  # the queue stays empty
-                    pass
-                elif q >= limit and min(run) >= per_cell:  # the queue stays full
-                    dropped += total - per_cell * (j - i) + (q - limit)
-                    wait += limit * (j - i) * tick
-                    q = limit
-                    if limit > peak:
-                        peak = limit
-                else:
-                    # The trapezoid rule over the cells: (q_0/2 + q_1 + ... + q_{n-1} + q_n/2)·tick.
-                    area = 0.5 * q
-                    for n in run:
-                        q += n - per_cell
-                        if q < 0.0:
-                            q = 0.0
-                        elif q > limit:  # a request that would wait longer than the timeout fails
-                            dropped += q - limit
-                            q = limit
-                        area += q
-                        if q > peak:
-                            peak = q
-                    wait += (area - 0.5 * q) * tick
+                if lossy:
+                    dropped += self._lost(ready, run, expected[i:j])
+                elif not reject:
+                    q, d, w, peak = self._queue_cells(q, run, capacity * tick, limits[ready], peak)
+                    dropped += d
+                    wait += w * tick
                 t = k_end * tick
                 continue
             # A part of one cell: up to the cell's end, the next change, or ``until``.
@@ -242,16 +259,19 @@ class SimModel:
             arrived += a
             intended += expected[i] * share
             ready_s += ready * h
-            q0 = q
-            q += a - capacity * h
-            if q < 0.0:
-                q = 0.0
-            elif q > limit:
-                dropped += q - limit
-                q = limit
-            wait += (q0 + q) * 0.5 * h
-            if q > peak:
-                peak = q
+            if lossy:
+                dropped += self._lost(ready, (a,), (expected[i],))
+            elif not reject:
+                q0 = q
+                q += a - capacity * h
+                if q < 0.0:
+                    q = 0.0
+                elif q > limits[ready]:
+                    dropped += q - limits[ready]
+                    q = limits[ready]
+                wait += (q0 + q) * 0.5 * h
+                if q > peak:
+                    peak = q
             t = b
         while next_change <= t:
             ready = changes[ci][1]
@@ -267,6 +287,57 @@ class SimModel:
         self._t, self._ready, self._queue = t, ready, q
         self._cum = [arrived, dropped, wait, ready_s, intended, peak]
 
+    def _lost(self, ready: int, arrivals: Sequence[float], expected: Sequence[float]) -> float:
+        """Requests a rejecting function refuses: each cell's arrivals times the loss at the
+        cell's intended rate (``expected`` arrivals per whole cell)."""
+        loss, step = self._loss[ready], self._rate_step[ready]
+        if not loss:
+            loss = self._loss[ready] = self._tables.loss_row(ready).tolist()
+        scale = 1.0 / (self._tick * step)  # expected arrivals per cell -> offered rate in table steps
+        top = len(loss) - 1
+        lost = 0.0
+        last, b = -1.0, 0.0
+        for n, e in zip(arrivals, expected):
+            if n == 0:
+                continue
+            if e != last:  # piecewise-constant profiles repeat their rate cell after cell
+                last = e
+                x = e * scale
+                j = int(x)
+                if j < top:
+                    b = loss[j] + (loss[j + 1] - loss[j]) * (x - j)
+                else:  # past the table's reach (rare): computed
+                    b = float(equations.rejected(self.settings, ready, np.asarray([x * step]))[0])
+            lost += n * b
+        return lost
+
+    @staticmethod
+    def _queue_cells(q: float, run: Sequence[int], per_cell: float, limit: float, peak: float) -> tuple[float, float, float, float]:
+        """The fluid queue over whole cells: (queue, dropped, queue integral in cells, peak).
+
+        ``q ← clip(q + arrivals − capacity · tick, 0, limit)`` per cell; runs in which the queue
+        stays empty, or stays full, are summed without stepping through them.
+        """
+        if q == 0.0 and max(run) <= per_cell:  # the queue stays empty
+            return q, 0.0, 0.0, peak
+        n = len(run)
+        if q >= limit and min(run) >= per_cell:  # the queue stays full
+            return limit, sum(run) - per_cell * n + (q - limit), limit * n, max(peak, limit)
+        # The trapezoid rule over the cells: (q_0/2 + q_1 + ... + q_{n-1} + q_n/2)·tick.
+        dropped = 0.0
+        area = 0.5 * q
+        for arrivals in run:
+            q += arrivals - per_cell
+            if q < 0.0:
+                q = 0.0
+            elif q > limit:  # a request that would wait longer than the timeout fails
+                dropped += q - limit
+                q = limit
+            area += q
+            if q > peak:
+                peak = q
+        return q, dropped, area - 0.5 * q, peak
+
     def _deltas(self, start: float, end: float) -> tuple[float, ...]:
         """What accumulated over ``[start, end]``: (arrived, served, dropped, queue integral,
         ready-seconds, intended arrivals, peak queue); computed once, for window() and load()."""
@@ -279,7 +350,7 @@ class SimModel:
                 f"simulated window [{start}, {end}] starts before the time already integrated "
                 f"({self._t + self._t0}); windows must be read in order"
             )
-        self._integrate(a)
+        self._integrate(a, measured=False)
         self._cum[-1] = 0.0  # the peak queue counts from the window's start
         arrived0, dropped0, wait0, ready_s0, intended0, _ = self._cum
         queue0 = self._queue
@@ -293,25 +364,60 @@ class SimModel:
 
     def window(self, start: float, end: float) -> WindowMetrics:
         """Metrics over ``[start, end]`` (clock time)."""
-        _, served, dropped, wait, ready_s, _, peak = self._deltas(start, end)
+        _, served, dropped, wait, ready_s, intended, peak = self._deltas(start, end)
         s = self.settings
         mean_exec: float | None = None
         p95: float | None = None
-        if served > 0:
-            # The window's mean service time is a sample mean of ``served`` lognormal draws.
-            noise = self._noise_normal()
-            mean_exec = max(0.0, s.service_time + self._service_sd * noise / math.sqrt(max(served, 1.0))) + wait / served
-            # The slowest requests are those that waited behind the window's longest queue.
-            capacity = self._ready * self._rate_per_replica
-            p95 = self._service_p95 + (peak / capacity if capacity > 0 else s.request_timeout)
+        cpu = mem = 0.0
         if ready_s > 0:
-            cpu = (served * s.cpu_per_request + ready_s * s.idle_cpu) / (ready_s * s.cpu_request)
-            inflight = served * s.service_time
-            mem = (ready_s * s.mem_base_mib + inflight * s.mem_per_request_mib) / (ready_s * s.mem_request_mib)
-        else:
-            cpu = mem = 0.0
+            span = end - start
+            ready = ready_s / span
+            cap = equations.capacity(s, ready, FLOATS)
+            busy = 0.0
+            if served > 0:
+                # The window's mean service time is a sample mean of ``served`` lognormal draws.
+                noise = self._noise_normal()
+                service = max(0.0, s.service_time + self._service_sd * noise / math.sqrt(max(served, 1.0)))
+                # Waiting below capacity (stationary) or behind the overload's queue (fluid),
+                # whichever is longer: near capacity both describe the same wait.
+                below = equations.stationary_wait(s, served / span, intended / span, ready, cap, FLOATS)
+                extra = min(max(below, wait / served), equations.longest_wait(s, ready, cap, FLOATS))
+                mean_exec = service + extra
+                # The slowest requests are those that waited behind the window's longest queue.
+                p95 = self._service_p95 + equations.WAIT_P95 * below + (peak / cap if cap > 0 else s.request_timeout)
+                busy = served * (service + min(below, extra))
+            cpu, mem = equations.utilisation(s, served, ready_s, busy)
         # Positional, in field order: start, end, requests, successes, mean and p95 exec, cpu, memory.
         return WindowMetrics(start, end, served + dropped, served, mean_exec, p95, cpu, mem)
+
+    # -- a shared node -------------------------------------------------------------------------
+    def arrivals(self, start: float, end: float) -> float:
+        """Requests that arrive in ``[start, end]`` (clock time), drawn ahead if need be.
+
+        ``start`` must not lie before the time already integrated (windows go in order).
+        """
+        tick = self._tick
+        a, b = (start - self._t0) / tick, (end - self._t0) / tick
+        self._draw_cells(int(b))
+        cells, base = self._cells, self._base
+        first, last = int(a), int(b)
+        if first == last:
+            return cells[first - base] * (b - a)
+        # The first and last cells count by their overlap (the last one is drawn: see above).
+        partial = cells[first - base] * (first + 1 - a) + cells[last - base] * (b - last)
+        return float(partial + sum(cells[first + 1 - base : last - base]))
+
+    def set_cores(self, cores: float, at: float) -> None:
+        """From clock time ``at`` on, the function has ``cores`` of the node to itself.
+
+        What happened before ``at`` is integrated first, with the cores it had then.
+        """
+        self._integrate(at - self._t0, measured=False)
+        s = self.settings.with_cores(max(cores, MIN_CORES))
+        self.settings = s
+        self._tables = Tables(s, self._tables.size, eager_loss=False)
+        self._take_tables()
+        self._last_window = None
 
     def load(self, start: float, end: float) -> tuple[float, float]:
         """Intended and achieved arrival rate over ``[start, end]`` (req/s)."""
