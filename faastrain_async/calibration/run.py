@@ -29,7 +29,7 @@ async def calibrate(
     try:
         await backend.connect()
         s = backend.settings
-        progress(f"connected: API server {backend.api_url}, gateway {s.gateway_url}, Prometheus {s.prometheus_url}")
+        progress(f"cluster: API server {backend.api_url}, gateway {s.gateway_url}, Prometheus {s.prometheus_url}")
         measurements = await Experiment(backend, plan, progress).run()
     finally:
         await backend.aclose()
