@@ -11,6 +11,7 @@ import pytest
 
 import faastrain_async  # noqa: F401  (registers the env)
 from faastrain_async.calibration import read_calibration
+from faastrain_async.calibration.compare import UNCALIBRATED, Case, local_cluster_world, median_errors, sim_world
 from faastrain_async.cli.main import main
 
 
@@ -65,3 +66,12 @@ def test_a_quick_calibration_of_the_local_cluster_feeds_the_simulator(
         assert env.unwrapped.env.backend.settings.service_time == p["service_time"]
     finally:
         env.close()
+
+    # A short sim-to-real comparison: the calibrated simulator is closer to the cluster than the
+    # uncalibrated one on throughput and execution time.
+    cases = [Case("sine:period=600,low=2,high=40", "script:deltas=2/-1/1/-2", 0)]
+    cluster = local_cluster_world(cases, steps=5, interval=5.0)
+    calibrated = median_errors(sim_world("calibrated", {"calibration": str(out)}, cases, 5, 5.0), cluster)
+    uncalibrated = median_errors(sim_world("uncalibrated", UNCALIBRATED, cases, 5, 5.0), cluster)
+    for metric in ("throughput_pct", "exec_mean_s"):
+        assert calibrated[metric] < uncalibrated[metric], (metric, calibrated, uncalibrated)

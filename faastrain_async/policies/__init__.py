@@ -11,7 +11,7 @@ from faastrain_async.config import EnvSettings
 from faastrain_async.errors import ConfigError
 from faastrain_async.policies.base import Policy, parse_spec
 from faastrain_async.policies.baselines import BestStaticPolicy, HPAPolicy, KPAPolicy, OpenFaaSPolicy, StaticPolicy
-from faastrain_async.policies.simple import HoldPolicy, RandomPolicy, ThresholdPolicy
+from faastrain_async.policies.simple import HoldPolicy, RandomPolicy, ScriptPolicy, ThresholdPolicy
 from faastrain_async.training.model_policy import ModelPolicy
 
 PolicyFactory = Callable[[EnvSettings, dict[str, str]], Policy]
@@ -20,6 +20,7 @@ PolicyFactory = Callable[[EnvSettings, dict[str, str]], Policy]
 POLICIES: dict[str, PolicyFactory] = {
     "random": RandomPolicy.from_options,
     "hold": HoldPolicy.from_options,
+    "script": ScriptPolicy.from_options,
     "threshold": ThresholdPolicy.from_options,
     "hpa": HPAPolicy.from_options,
     "kpa": KPAPolicy.from_options,

@@ -1,4 +1,4 @@
-"""The built-in policies: random, hold, and threshold (the Kubernetes HPA rule)."""
+"""The built-in policies: random, hold, script (a fixed sequence), and threshold (the Kubernetes HPA rule)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,42 @@ class HoldPolicy:
 
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
         return self._noop
+
+
+class ScriptPolicy:
+    """A fixed sequence of replica deltas, repeated: ``script:deltas=3/2/0/-1`` scales by +3,
+    then +2, then holds, then -1, then starts again (each reached as closely as one action
+    allows). The same actions whatever it observes: for comparing worlds step by step."""
+
+    name = "script"
+
+    def __init__(self, settings: EnvSettings, deltas: tuple[int, ...]) -> None:
+        if not deltas:
+            raise ConfigError("policy script needs at least one delta: script:deltas=3/2/0/-1")
+        self.settings = settings
+        self.deltas = deltas
+        self._next = 0
+
+    @classmethod
+    def from_options(cls, settings: EnvSettings, options: dict[str, str]) -> ScriptPolicy:
+        text = options.pop("deltas", None) or options.pop("value", None)
+        no_more(options, "script", "deltas")
+        if not text:
+            raise ConfigError("policy script needs its deltas: script:deltas=3/2/0/-1")
+        try:
+            deltas = tuple(int(part) for part in text.split("/"))
+        except ValueError:
+            raise ConfigError(f"policy script: deltas={text!r} must be integers separated by '/', e.g. 3/2/0/-1") from None
+        return cls(settings, deltas)
+
+    def reset(self, seed: int | None = None) -> None:
+        self._next = 0
+
+    def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> int:
+        current = current_replicas(obs, info)
+        delta = self.deltas[self._next % len(self.deltas)]
+        self._next += 1
+        return action_for(current + delta, current, self.settings)
 
 
 class ThresholdPolicy:
