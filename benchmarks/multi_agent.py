@@ -130,7 +130,7 @@ class Shared:
     name = "ppo-shared"
 
     def __init__(self, model: Any, env: FaaSParallelEnv, history: int) -> None:
-        from faastrain_async.multi.shared import AgentFeatures
+        from faastrain_async.multi.features import AgentFeatures
 
         self.model = model
         self.features = AgentFeatures(env, history)

@@ -30,6 +30,9 @@ SERVICE_ACCOUNT = "faastrain"
 #: apiVersions of configuration files that are not Kubernetes objects.
 TOOL_API_GROUPS = ("kind.x-k8s.io", "k3d.io", "kustomize.config.k8s.io")
 
+#: apiVersions of custom resources (their operators' CRDs), checked by custom_resource_errors.
+CUSTOM_API_GROUPS = ("ray.io",)
+
 #: Exactly what the Kubernetes backend does: (apiGroup, resource) -> verbs.
 ENV_PERMISSIONS = {
     ("apps", "deployments"): {"get", "patch"},
@@ -82,8 +85,8 @@ def test_deploy_has_the_expected_files() -> None:
     expected = [
         "kind/cluster.yaml", "k3d/cluster.yaml", "openfaas/values.yaml", "prometheus/prometheus.yml",
         "prometheus/kustomization.yaml", "functions/stack.yml", "functions/matmul/handler.py",
-        "functions/matmul/requirements.txt", "functions/api/handler.py", "functions/api/requirements.txt", "rbac/faastrain.yaml", "rbac/make-kubeconfig.sh",
-        "jobs/train.yaml", "namespaces.yaml",
+        "functions/matmul/requirements.txt", "functions/api/handler.py", "functions/api/requirements.txt", "rbac/faastrain.yaml",
+        "rbac/make-kubeconfig.sh", "jobs/train.yaml", "namespaces.yaml", "ray/raycluster.yaml", "loadgen/master.yaml", "loadgen/workers.yaml",
     ]
     missing = [name for name in expected if not (DEPLOY / name).is_file()]
     assert not missing
@@ -163,11 +166,49 @@ def model_name(doc: dict[str, Any]) -> str:
     return version.capitalize() + doc["kind"]
 
 
+#: Fields of the custom resources deploy/ uses (KubeRay's ray.io/v1 RayCluster), by path;
+#: their pod templates are checked against the core API's PodTemplateSpec.
+RAYCLUSTER_FIELDS = {
+    "spec": {"rayVersion", "enableInTreeAutoscaling", "headGroupSpec", "workerGroupSpecs"},
+    "head": {"rayStartParams", "serviceType", "template"},
+    "worker": {"groupName", "replicas", "minReplicas", "maxReplicas", "rayStartParams", "template"},
+}
+
+
+def custom_resource_errors(doc: dict[str, Any], where: str) -> list[str]:
+    """A RayCluster's fields, its start parameters (strings) and its pod templates."""
+    if doc["apiVersion"] != "ray.io/v1" or doc["kind"] != "RayCluster":
+        return [f"{where}: no schema for {doc['apiVersion']} {doc['kind']}"]
+    errors = schema_errors(doc["metadata"], "V1ObjectMeta", f"{where}.metadata")
+    spec = doc["spec"]
+    groups = [("head", spec["headGroupSpec"], f"{where}.spec.headGroupSpec")]
+    groups += [("worker", g, f"{where}.spec.workerGroupSpecs[{i}]") for i, g in enumerate(spec["workerGroupSpecs"])]
+    for kind, fields, at in [("spec", spec, f"{where}.spec"), *groups]:
+        errors += [f"{at}: unknown field {k!r}" for k in fields if k not in RAYCLUSTER_FIELDS[kind]]
+    for _, group, at in groups:
+        errors += [f"{at}.rayStartParams.{k}: expected str" for k, v in group["rayStartParams"].items() if not isinstance(v, str)]
+        errors += schema_errors(group["template"], "V1PodTemplateSpec", f"{at}.template")
+    return errors
+
+
 def test_every_kubernetes_object_matches_the_api_schema() -> None:
     errors = []
     for path, doc in kubernetes_objects():
-        errors += schema_errors(doc, model_name(doc), f"{path.relative_to(DEPLOY)}:{doc['kind']}")
+        where = f"{path.relative_to(DEPLOY)}:{doc['kind']}"
+        if doc["apiVersion"].split("/")[0] in CUSTOM_API_GROUPS:
+            errors += custom_resource_errors(doc, where)
+        else:
+            errors += schema_errors(doc, model_name(doc), where)
     assert not errors, "\n".join(errors)
+
+
+def test_the_raycluster_check_catches_a_misplaced_field() -> None:
+    doc = load_all(DEPLOY / "ray" / "raycluster.yaml")[0]
+    doc["spec"]["workerGroupSpecs"][0]["replica"] = 2
+    doc["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] = 0
+    doc["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resource"] = {}
+    errors = custom_resource_errors(doc, "rc")
+    assert len(errors) == 3 and "'replica'" in errors[0] and "num-cpus: expected str" in errors[1] and "'resource'" in errors[2]
 
 
 def test_the_schema_check_catches_a_misplaced_field() -> None:
@@ -459,9 +500,116 @@ def test_the_local_registries_match_the_stack_files_default() -> None:
     assert 'reg_port="${REGISTRY_PORT:-5001}"' in (DEPLOY / "kind" / "registry.sh").read_text()
 
 
-def test_every_deploy_path_in_the_guide_exists() -> None:
-    guide = (DEPLOY.parent / "docs" / "deploy.md").read_text()
-    mentioned = set(re.findall(r"deploy/[\w./-]*[\w]", guide))
+def test_every_deploy_path_in_the_guides_exists() -> None:
+    guides = "".join((DEPLOY.parent / "docs" / name).read_text() for name in ("deploy.md", "scale.md"))
+    mentioned = set(re.findall(r"deploy/[\w./-]*[\w]", guides))
     assert {"deploy/openfaas/values.yaml", "deploy/rbac/make-kubeconfig.sh", "deploy/jobs/train.yaml"} <= mentioned
+    assert {"deploy/ray/raycluster.yaml", "deploy/loadgen/master.yaml", "deploy/loadgen/workers.yaml"} <= mentioned
     missing = [path for path in mentioned if not (DEPLOY.parent / path).exists()]
     assert not missing
+
+
+def job_argv() -> list[str]:
+    """The training Job's command line with its $(NAME) references expanded."""
+    (container,) = train_job()["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    return [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg) for arg in container["command"] + container["args"]]
+
+
+def test_the_job_command_line_is_one_faastrain_accepts() -> None:
+    from faastrain_async.cli.main import build_parser
+
+    args = build_parser().parse_args(job_argv()[1:])
+    assert args.command == "train" and args.timesteps > 0
+    # A live backend trains one env, with no evaluation during training (the trainer refuses more).
+    assert args.n_envs == 1 and args.eval_every == 0
+    assert str(args.save).startswith("/runs/")
+
+
+# -- the Ray cluster (KubeRay) ---------------------------------------------------------
+
+def raycluster() -> dict[str, Any]:
+    return find("RayCluster", "faastrain", DEPLOY / "ray" / "raycluster.yaml")
+
+
+def ray_groups() -> list[dict[str, Any]]:
+    spec = raycluster()["spec"]
+    return [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+
+
+def test_the_ray_cluster_runs_the_ray_extras_version_of_ray() -> None:
+    pyproject = (DEPLOY.parent / "pyproject.toml").read_text()
+    pinned = re.search(r'"ray\[rllib\]~=([\d.]+)"', pyproject)
+    assert pinned and raycluster()["spec"]["rayVersion"] == pinned.group(1)
+    assert raycluster()["metadata"]["namespace"] == NAMESPACE
+
+
+def test_the_ray_cluster_pods_run_the_training_image_as_the_envs_service_account() -> None:
+    dockerfile = (DEPLOY / "jobs" / "Dockerfile").read_text()
+    assert "--build-arg EXTRAS=ray" in dockerfile and "wget" in dockerfile  # KubeRay's probes run wget
+    for group in ray_groups():
+        pod = group["template"]["spec"]
+        assert pod["serviceAccountName"] == SERVICE_ACCOUNT  # in_cluster=true for the envs
+        assert pod["securityContext"]["runAsUser"] == 10001  # the image's user
+        (container,) = pod["containers"]
+        assert container["image"].endswith("/faastrain-ray:0.1.0")
+        assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
+        assert "faas_function" not in group["template"]["metadata"].get("labels", {})  # never a replica
+
+
+def test_every_env_runner_lands_on_a_worker_one_per_pod() -> None:
+    head, *workers = ray_groups()
+    assert head["rayStartParams"]["num-cpus"] == "0"  # no env runner on the head
+    for group in workers:
+        assert group["rayStartParams"]["num-cpus"] == "1"  # an env runner takes one CPU: one per pod
+        assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+        # The env runner and its env's load generator both run in the pod.
+        assert float(group["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]) >= 2
+
+
+def test_the_ray_start_parameters_are_options_of_ray_start() -> None:
+    scripts = pytest.importorskip("ray.scripts.scripts")
+    options = {opt.lstrip("-") for param in scripts.start.params for opt in param.opts}
+    for group in ray_groups():
+        assert set(group["rayStartParams"]) <= options
+
+
+# -- the distributed load generator ----------------------------------------------------
+
+LOADGEN = DEPLOY / "loadgen"
+
+
+def loadgen_argv(name: str) -> list[str]:
+    deployment = find("Deployment", name)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    assert container["command"] == ["faastrain-loadgen"]
+    return [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg) for arg in container["args"]]
+
+
+def test_the_load_generator_master_and_workers_find_each_other() -> None:
+    from loadgen.cli import build_parser
+
+    master = build_parser().parse_args(loadgen_argv("loadgen-master"))
+    worker = build_parser().parse_args(loadgen_argv("loadgen-worker"))
+    service = find("Service", "loadgen-master", LOADGEN / "master.yaml")
+    assert master.master_bind_host == "0.0.0.0" and master.expect_workers >= 1
+    assert worker.worker and worker.master_host == service["metadata"]["name"]
+    (port,) = service["spec"]["ports"]
+    assert master.master_port == worker.master_port == port["port"]
+    # The run starts when every worker has joined: as many as the workers Deployment runs.
+    assert master.expect_workers == find("Deployment", "loadgen-worker")["spec"]["replicas"]
+    assert master.url == "http://gateway.openfaas:8080" and master.function == FUNCTION and master.profile
+
+
+def test_the_load_generator_selectors_match_their_pods() -> None:
+    service = find("Service", "loadgen-master", LOADGEN / "master.yaml")
+    master = find("Deployment", "loadgen-master")
+    labels = master["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    (container,) = master["spec"]["template"]["spec"]["containers"]
+    assert service["spec"]["ports"][0]["targetPort"] in {p["name"] for p in container["ports"]}
+    for deployment in (master, find("Deployment", "loadgen-worker")):
+        template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= template_labels.items()
+        assert deployment["metadata"]["namespace"] == NAMESPACE and "faas_function" not in template_labels

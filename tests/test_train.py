@@ -17,10 +17,20 @@ def test_the_base_install_imports_no_torch() -> None:
     code = (
         "import sys, faastrain_async, faastrain_async.policies, faastrain_async.evaluation, faastrain_async.cli.main\n"
         "faastrain_async.cli.main.build_parser()\n"
-        "bad = [m for m in ('torch', 'stable_baselines3', 'sb3_contrib', 'matplotlib') if m in sys.modules]\n"
+        "bad = [m for m in ('torch', 'stable_baselines3', 'sb3_contrib', 'matplotlib', 'ray') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_training_module_imports_first() -> None:
+    # A Ray worker's first import is the module of the env creator it unpickles; a cycle
+    # between the policies and the training modules would break it (and only then).
+    modules = ["faastrain_async.policies", *(f"faastrain_async.training.{m}" for m in
+               ("features", "model_policy", "periodic", "trainer", "rllib", "rllib_policy", "ray_node"))]  # fmt: skip
+    children = [subprocess.Popen([sys.executable, "-c", f"import {m}"], stderr=subprocess.PIPE, text=True) for m in modules]
+    failed = {m: child.communicate(timeout=120)[1][-300:] for m, child in zip(modules, children) if child.wait(120)}
+    assert not failed
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path: Path) -> None:

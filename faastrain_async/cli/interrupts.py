@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signal the current (or last) raising_interrupts turned into an exception, if any.
+_received: list[signal.Signals] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -27,8 +29,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 def signal_of(interrupt: KeyboardInterrupt) -> signal.Signals:
-    """The signal behind ``interrupt`` (a plain KeyboardInterrupt is SIGINT)."""
-    return interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
+    """The signal behind ``interrupt``: a plain KeyboardInterrupt is the signal raising_interrupts
+    received (a library may raise its own for it: Ray does when one arrives in a blocking call),
+    else SIGINT."""
+    if isinstance(interrupt, Interrupted):
+        return interrupt.signum
+    return _received[-1] if _received else signal.SIGINT
 
 
 @contextlib.contextmanager
@@ -42,8 +48,10 @@ def raising_interrupts() -> Iterator[None]:
     def interrupt(signum: int, frame: FrameType | None) -> None:
         for other in SIGNALS:
             signal.signal(other, signal.SIG_DFL)
+        _received.append(signal.Signals(signum))
         raise Interrupted(signum)
 
+    _received.clear()
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
     try:

@@ -104,8 +104,8 @@ def env_keywords(args: argparse.Namespace) -> dict[str, Any]:
     return {"preset": args.preset, **given}
 
 
-def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEnv:
-    """The env the arguments describe."""
+def env_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The backend and the env's keyword arguments the arguments describe."""
     kwargs = env_keywords(args)
     if args.state_dir is not None and not args.local_cluster:
         raise ConfigError("--state-dir names a running local cluster; it needs --local-cluster")
@@ -121,7 +121,13 @@ def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEn
         kube = key_values(args.kube, "kube")
         kwargs["local_cluster"] = args.local_cluster and not attach_local_cluster(kube, args.state_dir)
         kwargs["kubernetes"] = kube
-    return FaaSEnv(args.backend, render_mode=render_mode, **kwargs)
+    return args.backend, kwargs
+
+
+def make_env(args: argparse.Namespace, render_mode: str | None = None) -> FaaSEnv:
+    """The env the arguments describe."""
+    backend, kwargs = env_arguments(args)
+    return FaaSEnv(backend, render_mode=render_mode, **kwargs)
 
 
 def make_vector_env(args: argparse.Namespace, n: int) -> FaaSVectorEnv:

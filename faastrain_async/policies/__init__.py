@@ -12,9 +12,22 @@ from faastrain_async.errors import ConfigError
 from faastrain_async.policies.base import Policy, parse_spec
 from faastrain_async.policies.baselines import BestStaticPolicy, HPAPolicy, KPAPolicy, OpenFaaSPolicy, StaticPolicy
 from faastrain_async.policies.simple import HoldPolicy, RandomPolicy, ScriptPolicy, ThresholdPolicy
-from faastrain_async.training.model_policy import ModelPolicy
 
 PolicyFactory = Callable[[EnvSettings, dict[str, str]], Policy]
+
+
+def _saved_model(settings: EnvSettings, options: dict[str, str]) -> Policy:
+    # Imported here: the training package imports this one.
+    from faastrain_async.training.model_policy import ModelPolicy
+
+    return ModelPolicy.from_options(settings, options)
+
+
+def _rllib_checkpoint(settings: EnvSettings, options: dict[str, str]) -> Policy:
+    from faastrain_async.training.rllib_policy import rllib_policy
+
+    return rllib_policy(settings, options)
+
 
 #: name -> factory(settings, options); extend with :func:`register_policy`.
 POLICIES: dict[str, PolicyFactory] = {
@@ -28,7 +41,9 @@ POLICIES: dict[str, PolicyFactory] = {
     "static": StaticPolicy.from_options,
     "best-static": BestStaticPolicy.from_options,
     # A trained Stable-Baselines3 model; SB3 is imported only when one is loaded.
-    "model": ModelPolicy.from_options,
+    "model": _saved_model,
+    # A trained RLlib checkpoint; Ray is imported only when one is loaded.
+    "rllib": _rllib_checkpoint,
 }
 
 

@@ -53,6 +53,43 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     return base.with_name(base.name + ".zip"), base.with_name(base.name + ".json")
 
 
+def read_meta(meta_path: Path, settings: EnvSettings, model: Path) -> dict[str, Any]:
+    """The metadata ``faastrain train`` wrote beside ``model`` ({} when there is none), checked
+    against this version's feature encoding; a warning when ``settings`` differ from the training env's."""
+    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    features = meta.get("features", {})
+    if features.get("version", FEATURES_VERSION) != FEATURES_VERSION:
+        raise ConfigError(f"model {model} uses feature encoding v{features['version']}; this version reads v{FEATURES_VERSION}")
+    trained = meta.get("env", {})
+    differ = {
+        k: (trained[k], getattr(settings, k))
+        for k in ("interval", "min_replicas", "max_replicas")
+        if k in trained and trained[k] != getattr(settings, k)
+    }
+    if differ:
+        # Allowed (evaluating elsewhere is the point), but the features' scales shift.
+        log.warning("model trained on other env settings", model=str(model), differ=differ)
+    return meta
+
+
+def saved_policy_options(options: dict[str, str], spec: str, *others: str) -> tuple[str, int | None, bool]:
+    """The options every saved-model spec takes: the path, ``history`` and ``deterministic``
+    (``others``: the ones the caller already took, named in the error for an unknown one)."""
+    path = options.pop("value", None) or options.pop("path", None)
+    if not path:
+        raise ConfigError(f"policy {spec} needs the saved model's path: {spec}:PATH or {spec}:path=PATH")
+    history_text = options.pop("history", None)
+    try:
+        history = int(history_text) if history_text is not None else None
+    except ValueError:
+        raise ConfigError(f"policy {spec}: history={history_text!r} is not an integer") from None
+    det_text = options.pop("deterministic", "1").strip().lower()
+    if det_text not in ("0", "1", "true", "false"):
+        raise ConfigError(f"policy {spec}: deterministic={det_text!r}; allowed: 0, 1, true, false")
+    no_more(options, spec, ", ".join(("path", *others, "history", "deterministic")))
+    return path, history, det_text in ("1", "true")
+
+
 class ModelPolicy:
     """Acts with a trained model on the :mod:`~faastrain_async.training.features` encoding."""
 
@@ -83,43 +120,19 @@ class ModelPolicy:
         zip_path, meta_path = model_paths(path)
         if not zip_path.is_file():
             raise ConfigError(f"model file {zip_path} does not exist (give the path `faastrain train --save` wrote)")
-        meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta = read_meta(meta_path, settings, zip_path)
         algo = algo or meta.get("algo")
         if algo is None:
             raise ConfigError(f"{meta_path} is missing, so the algorithm is unknown: add algo=ppo|dqn|recurrent-ppo to the spec")
-        features = meta.get("features", {})
-        if features.get("version", FEATURES_VERSION) != FEATURES_VERSION:
-            raise ConfigError(f"model {zip_path} uses feature encoding v{features['version']}; this version reads v{FEATURES_VERSION}")
-        trained = meta.get("env", {})
-        differ = {
-            k: (trained[k], getattr(settings, k))
-            for k in ("interval", "min_replicas", "max_replicas")
-            if k in trained and trained[k] != getattr(settings, k)
-        }
-        if differ:
-            # Allowed (evaluating elsewhere is the point), but the features' scales shift.
-            log.warning("model trained on other env settings", model=str(zip_path), differ=differ)
         model = algorithm_class(algo).load(str(zip_path), device="cpu")
-        history = history or int(features.get("history", 2))
+        history = history or int(meta.get("features", {}).get("history", 2))
         return cls(settings, model, algo=algo, history=history, deterministic=deterministic, name=f"model:{zip_path.name}")
 
     @classmethod
     def from_options(cls, settings: EnvSettings, options: dict[str, str]) -> ModelPolicy:
-        spec = "model"
-        path = options.pop("value", None) or options.pop("path", None)
-        if not path:
-            raise ConfigError("policy model needs the saved model's path: model:PATH or model:path=PATH")
         algo = options.pop("algo", None)
-        history_text = options.pop("history", None)
-        try:
-            history = int(history_text) if history_text is not None else None
-        except ValueError:
-            raise ConfigError(f"policy model: history={history_text!r} is not an integer") from None
-        det_text = options.pop("deterministic", "1").strip().lower()
-        if det_text not in ("0", "1", "true", "false"):
-            raise ConfigError(f"policy model: deterministic={det_text!r}; allowed: 0, 1, true, false")
-        no_more(options, spec, "path, algo, history, deterministic")
-        return cls.load(settings, path, algo=algo, history=history, deterministic=det_text in ("1", "true"))
+        path, history, deterministic = saved_policy_options(options, "model", "algo")
+        return cls.load(settings, path, algo=algo, history=history, deterministic=deterministic)
 
     def reset(self, seed: int | None = None) -> None:
         self.encoder.reset()

@@ -9,14 +9,13 @@ and a ``Monitor``. Observations are the :mod:`~faastrain_async.training.features
 normalised, so a saved model needs nothing but its ``.zip`` and ``.json``.
 
 Every ``eval_every`` timesteps the current model and a baseline policy run on held-out
-seeded episodes with :func:`~faastrain_async.evaluation.evaluate`; the results go to the log
+seeded episodes (:mod:`~faastrain_async.training.periodic`); the results go to the log
 (``eval/…``) and to ``eval.csv``, and the best model so far is saved as ``<save>-best``.
 Checkpoints go to ``<save>-checkpoints/``, the SB3 logs (CSV, or TensorBoard) to ``<save>-logs/``.
 """
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import math
@@ -25,21 +24,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from faastrain_async.backends.sim.backend import SimBackend
+from faastrain_async.config import EnvSettings
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
-from faastrain_async.evaluation import evaluate
-from faastrain_async.evaluation.harness import scores_by_policy
 from faastrain_async.outputs import output_folder, write_text, writing
 from faastrain_async.policies import make_policy
-from faastrain_async.logger import get_logger
 from faastrain_async.training.features import FEATURES_VERSION, FeatureWrapper
 from faastrain_async.training.model_policy import ALGORITHMS, RL_EXTRA_HINT, ModelPolicy, algorithm_class, model_paths
-
-log = get_logger(__name__)
+from faastrain_async.training.periodic import PeriodicEvaluation
 
 LOG_FORMATS = ("csv", "tensorboard")
 
@@ -112,9 +106,8 @@ def _model(config: TrainConfig, env: Any) -> Any:
                policy_kwargs={"net_arch": net}, **common)  # fmt: skip
 
 
-def write_meta(path: Path, config: TrainConfig, env: FaaSEnv, extra: dict[str, Any] | None = None) -> None:
-    """The ``.json`` beside a saved model: what :meth:`ModelPolicy.load` and a reader need."""
-    s = env.env.settings
+def write_meta(path: Path, config: TrainConfig, s: EnvSettings, extra: dict[str, Any] | None = None) -> None:
+    """The metadata of a saved model (the env's settings ``s``): what the policy that loads it and a reader need."""
     meta = {
         "algo": config.algo,
         "features": {"version": FEATURES_VERSION, "history": config.history},
@@ -170,52 +163,30 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
         env = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=config.gamma)
         model = _model(config, env)
         model.set_logger(configure(str(logs), ["csv"] if config.log_format == "csv" else ["csv", "tensorboard"]))
-        with writing(logs / "eval.csv"):
-            (logs / "eval.csv").unlink(missing_ok=True)  # SB3 rewrites progress.csv; do the same for ours
-        result = TrainResult(zip_path, meta_path)
-        baseline_score: dict[str, float] = {}
-        best = -math.inf
+        evaluation = PeriodicEvaluation(config, make_env, logs)
+        result = TrainResult(zip_path, meta_path, evaluation.rows)
 
-        class PeriodicEvaluation(BaseCallback):  # type: ignore[misc]
+        class EvaluationCallback(BaseCallback):  # type: ignore[misc]
             """Evaluates the live model against the baseline every ``eval_every`` timesteps."""
 
-            def __init__(self) -> None:
-                super().__init__()
-                self.next_at = config.eval_every
-
             def _on_step(self) -> bool:
-                if config.eval_every and self.num_timesteps >= self.next_at:
-                    self.next_at += config.eval_every
+                if evaluation.due(self.num_timesteps):
                     run_evaluation(self.num_timesteps, self.logger)
                 return True
 
         def run_evaluation(timesteps: int, logger: Any) -> None:
-            nonlocal best
             live = ModelPolicy(settings, model, algo=config.algo, history=config.history, name="model")
-            policies: list[Any] = [live] if baseline_score else [live, config.baseline]
-            ev = evaluate(policies, make_env, seeds=list(config.eval_seeds), episodes=config.eval_episodes)
-            scores = scores_by_policy(ev)
-            if not baseline_score:
-                baseline_score["mean"] = float(np.mean(scores[config.baseline]))
-            row = {"timesteps": float(timesteps), "model_reward": float(np.mean(scores["model"])), "baseline_reward": baseline_score["mean"]}
-            result.evaluations.append(row)
+            row, best = evaluation(timesteps, live)
             logger.record("eval/model_reward", row["model_reward"])
             logger.record("eval/baseline_reward", row["baseline_reward"])
             logger.dump(timesteps)
-            log.info("evaluation", **row)
-            with writing(logs / "eval.csv"), (logs / "eval.csv").open("a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                if f.tell() == 0:
-                    w.writeheader()
-                w.writerow(row)
-            if row["model_reward"] > best:
-                best = row["model_reward"]
+            if best:
                 best_zip, best_meta = model_paths(stem.with_name(stem.name + "-best"))
                 with writing(best_zip):
                     model.save(str(best_zip))
-                write_meta(best_meta, config, probe, {"timesteps": timesteps, "eval": row})
+                write_meta(best_meta, config, settings, {"timesteps": timesteps, "eval": row})
 
-        callbacks: list[Any] = [PeriodicEvaluation()]
+        callbacks: list[Any] = [EvaluationCallback()]
         if config.checkpoint_every:
             every = max(config.checkpoint_every // config.n_envs, 1)
             callbacks.append(CheckpointCallback(every, str(stem.with_name(stem.name + "-checkpoints")), name_prefix=stem.name))
@@ -224,16 +195,14 @@ def train(config: TrainConfig, make_env: Callable[[], FaaSEnv]) -> TrainResult:
             model.learn(total_timesteps=config.timesteps, callback=CallbackList(callbacks))
         except KeyboardInterrupt as stop:
             interrupted = stop  # keep what was learnt: saved below, marked as interrupted
-        if interrupted is None and config.eval_every and (
-            not result.evaluations or result.evaluations[-1]["timesteps"] < model.num_timesteps
-        ):
+        if interrupted is None and evaluation.missing_final(model.num_timesteps):
             run_evaluation(model.num_timesteps, model.logger)
         with writing(zip_path):
             model.save(str(zip_path))
         extra: dict[str, Any] = {"timesteps": int(model.num_timesteps), "evaluations": result.evaluations}
         if interrupted is not None:
             extra["interrupted"] = True
-        write_meta(meta_path, config, probe, extra)
+        write_meta(meta_path, config, settings, extra)
         if interrupted is not None:
             raise interrupted
     finally:
