@@ -12,6 +12,9 @@ cluster's and each simulator's ranking of the policies by episode reward.
     python benchmarks/sim_to_real.py                        # about 50 minutes: the cluster's part is real time
     python benchmarks/sim_to_real.py --real-from runs/sim-to-real/results.json   # the simulators again, same cluster run
 
+results.json is rewritten after every cluster episode, so an interrupted run keeps its finished
+episodes (``--real-from`` compares those).
+
 Targets (calibrated simulator): median error <= 15% on throughput, mean execution time and
 CPU; <= 10% on replicas and settle seconds; tau = 1; closer than the uncalibrated one on every
 metric. Results go to ``--out`` (JSON, every window of every world).
@@ -68,6 +71,15 @@ def from_json(data: dict[str, Any]) -> World:
     return world
 
 
+def save(args: argparse.Namespace, worlds: list[World]) -> None:
+    """Write results.json (the cluster's world first): after every cluster episode, and at the end."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {"steps": args.steps, "interval": args.interval, "worlds": [as_json(w) for w in worlds]}
+    path = args.out / "results.json"
+    path.with_suffix(".tmp").write_text(json.dumps(results, indent=1) + "\n")
+    path.with_suffix(".tmp").replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="windows per episode (default 20)")
@@ -87,12 +99,10 @@ def main() -> None:
         args.steps, args.interval = saved["steps"], saved["interval"]
     else:
         say(f"{len(cases)} episodes of {args.steps} windows of {args.interval:g} s on the local cluster")
-        real = local_cluster_world(cases, args.steps, args.interval, say)
+        real = local_cluster_world(cases, args.steps, args.interval, say, lambda world: save(args, [world]))
     calibrated = sim_world("calibrated", {"calibration": str(args.calibration)}, cases, args.steps, args.interval)
     uncalibrated = sim_world("uncalibrated", UNCALIBRATED, cases, args.steps, args.interval)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = {"steps": args.steps, "interval": args.interval, "worlds": [as_json(w) for w in (real, calibrated, uncalibrated)]}
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    save(args, [real, calibrated, uncalibrated])
 
     errors = {w.name: median_errors(w, real) for w in (calibrated, uncalibrated)}
     print(f"median absolute relative error per window against the local cluster ({len(cases)} episodes x {args.steps} windows)")

@@ -146,3 +146,15 @@ def test_training_checks_the_baseline_before_it_writes(tmp_path: Path, capsys: p
     assert main(["train", "--timesteps", "64", "--eval-baseline", "magic", "--save", str(tmp_path / "m" / "ppo")]) == 2
     assert "unknown policy 'magic'" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_an_interrupt_inside_a_held_block_is_raised_when_the_block_ends() -> None:
+    from faastrain_async.cli.interrupts import Interrupted, held_interrupts, raising_interrupts
+
+    done = []
+    with pytest.raises(Interrupted) as raised, raising_interrupts():
+        with held_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler has run by now
+            done.append("both halves")
+    assert done == ["both halves"] and raised.value.signum == signal.SIGINT

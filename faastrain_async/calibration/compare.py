@@ -78,9 +78,12 @@ class World:
 
 def run_world(
     name: str, make_env: Callable[[str], FaaSEnv], cases: Sequence[Case], steps: int,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, saved: Callable[[World], None] | None = None,
 ) -> World:
-    """Run every case for ``steps`` windows in the envs ``make_env(workload)`` builds."""
+    """Run every case for ``steps`` windows in the envs ``make_env(workload)`` builds.
+
+    ``saved(world)`` is called after each case, so that a caller can keep what is finished.
+    """
     world = World(name)
     for n, case in enumerate(cases, start=1):
         env = make_env(case.workload)
@@ -91,6 +94,8 @@ def run_world(
             env.close()
         world.windows[case] = [window_values(r) for r in rows]
         world.rewards[case] = float(sum(r.reward or 0.0 for r in rows))
+        if saved is not None:
+            saved(world)
         if progress is not None:
             progress(f"{name}: {n}/{len(cases)} {case.workload} {case.policy} reward {world.rewards[case]:.1f}")
     return world
@@ -106,7 +111,8 @@ def sim_world(name: str, sim: dict[str, Any], cases: Sequence[Case], steps: int,
 
 
 def local_cluster_world(
-    cases: Sequence[Case], steps: int, interval: float, progress: Callable[[str], None] | None = None
+    cases: Sequence[Case], steps: int, interval: float, progress: Callable[[str], None] | None = None,
+    saved: Callable[[World], None] | None = None,
 ) -> World:
     """The cases on a local cluster of its own (its default function), started and stopped here."""
     from faastrain_async.local import LocalCluster
@@ -123,7 +129,7 @@ def local_cluster_world(
         def make(workload: str) -> FaaSEnv:
             return FaaSEnv("kubernetes", profile=workload, interval=interval, episode_steps=steps, kubernetes=kube)
 
-        return run_world("cluster", make, cases, steps, progress)
+        return run_world("cluster", make, cases, steps, progress, saved)
     finally:
         try:
             portal.call(cluster.stop(), 120.0)

@@ -18,6 +18,9 @@ from types import FrameType
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: The signal the current (or last) raising_interrupts turned into an exception, if any.
 _received: list[signal.Signals] = []
+#: Open held_interrupts blocks, and the signal that arrived inside one, to raise at its end.
+_holding: list[None] = []
+_held: list[signal.Signals] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -49,9 +52,13 @@ def raising_interrupts() -> Iterator[None]:
         for other in SIGNALS:
             signal.signal(other, signal.SIG_DFL)
         _received.append(signal.Signals(signum))
+        if _holding:
+            _held.append(signal.Signals(signum))
+            return
         raise Interrupted(signum)
 
     _received.clear()
+    _held.clear()
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
     try:
@@ -59,3 +66,17 @@ def raising_interrupts() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+
+@contextlib.contextmanager
+def held_interrupts() -> Iterator[None]:
+    """An interrupt arriving inside the block is raised when the block ends: for steps that must
+    happen together (a row written and counted), so an interrupt never falls between them."""
+    _holding.append(None)
+    try:
+        yield
+    finally:
+        _holding.pop()
+    if _held and not _holding:
+        raise Interrupted(_held.pop())

@@ -16,7 +16,7 @@ from faastrain_async.config import ACTION_MODES, EPISODE_ENDS, OBSERVATION_DTYPE
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
-from faastrain_async.cli.interrupts import signal_of
+from faastrain_async.cli.interrupts import held_interrupts, signal_of
 from faastrain_async.outputs import write_text, writing
 from faastrain_async.policies import POLICIES, Policy, make_policy
 from faastrain_async.rollout import StepRow, StepWriter, rollout, summarize
@@ -238,9 +238,10 @@ def _roll(env: FaaSEnv, policy: Policy, args: argparse.Namespace, writer: StepWr
     every = max(1, args.steps // 100)
     done = 0
     for row in rollout(env, policy, steps=args.steps, seed=args.seed):
-        if writer:
-            writer.write(row)
-        rows.append(row)
+        with held_interrupts():  # the row on disk and in the summary, or in neither
+            if writer:
+                writer.write(row)
+            rows.append(row)
         done += row.action is not None
         if lines:
             print(env.render(), flush=True)
