@@ -204,3 +204,19 @@ async def test_bad_requests_get_kubernetes_status_errors() -> None:
             async with http.get(url) as response:
                 assert response.status == 401 and (await response.json())["kind"] == "Status"
         assert (await apps.read_namespaced_deployment_scale("matmul", NS)).spec.replicas == 1
+
+
+async def test_a_watch_whose_client_goes_away_leaves_no_task_behind() -> None:
+    async with running_cluster([FunctionSpec("api", replicas=1)], settings()) as cluster:
+        def waiting_on_a_queue() -> list[asyncio.Task[object]]:
+            return [t for t in asyncio.all_tasks() if "Queue.get" in repr(t.get_coro())]
+
+        headers = {"Authorization": f"Bearer {cluster.token}"}
+        url = f"{cluster.api_url}/api/v1/namespaces/{NS}/pods?watch=true&timeoutSeconds=60"
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async with session.get(url) as response:
+                assert response.status == 200
+                await response.content.readline()  # the replica as an ADDED event: the watch is open
+                await eventually(lambda: len(waiting_on_a_queue()) == 1)
+        # The client hung up while the server waited for the next event.
+        await eventually(lambda: not waiting_on_a_queue())

@@ -26,7 +26,7 @@ from faastrain_async.local.objects import Deployment, status_object
 from faastrain_async.local.patching import JSON_PATCH, MERGE_TYPES, SUPPORTED, PatchError, json_patch, merge_patch
 from faastrain_async.local.pods import PodRunner
 from faastrain_async.local.settings import ClusterSettings
-from faastrain_async.local.store import Expired, Store, matches, parse_selector
+from faastrain_async.local.store import Expired, Store, WatchEvent, matches, parse_selector
 from faastrain_async.local.usage import UsageSampler, pod_metrics
 from faastrain_async.logger import get_logger
 
@@ -219,6 +219,7 @@ class ApiServer:
                 await self._send(response, event.type, event.object, keep)
             deadline = time.monotonic() + timeout
             dropped = asyncio.ensure_future(watcher.dropped.wait())
+            getter: asyncio.Future[WatchEvent] | None = None
             try:
                 while (left := deadline - time.monotonic()) > 0:
                     wait = min(left, self._settings.bookmark_interval) if bookmarks else left
@@ -241,7 +242,10 @@ class ApiServer:
                             obj = {"kind": "Pod" if kind == "pods" else "Deployment", "apiVersion": "v1", "metadata": meta}
                             await response.write(json.dumps({"type": "BOOKMARK", "object": obj}).encode() + b"\n")
             finally:
+                # Also when the handler is cancelled (the client went away) inside the wait.
                 dropped.cancel()
+                if getter is not None:
+                    getter.cancel()
             await response.write_eof()
         except ConnectionResetError:
             # The client went away: nothing left to send it.
