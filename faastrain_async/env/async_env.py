@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 from gymnasium.utils import seeding
 
-from faastrain_async.backends import make_backend
+from faastrain_async.backends import BACKENDS, make_backend
 from faastrain_async.backends.ports import Backend
 from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.engine.engine import Engine, StepRecord
@@ -99,6 +99,8 @@ class AsyncFaaSEnv:
         if reward is not None:
             settings["reward"] = reward
         if profile is not None:
+            if not isinstance(profile, str) and not isinstance(getattr(profile, "spec", None), str):
+                raise ConfigError(f"profile={profile!r} is not valid: must be a profile spec such as 'constant:rate=10', or a Profile")
             settings["profile"] = profile if isinstance(profile, str) else profile.spec
         self.settings = env_settings(preset, **settings)
         self.workload = workload_of(profile if profile is not None else self.settings.profile)
@@ -107,8 +109,10 @@ class AsyncFaaSEnv:
                 backend, self.settings, self.workload, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
             )
             self.backend_name = backend
-        else:
+        elif all(hasattr(backend, port) for port in ("clock", "scaler", "metrics", "load", "reset")):
             self.backend, self.backend_name = backend, type(backend).__name__
+        else:
+            raise ConfigError(f"backend={backend!r} is not valid: must be one of {', '.join(BACKENDS)}, or a Backend object")
         s = self.settings
         self.engine = Engine(
             self.backend, interval=s.interval, settle_timeout=s.settle_timeout, on_settle_timeout=s.on_settle_timeout
