@@ -81,7 +81,10 @@ class LoadGenSettings:
     history: int = 86400
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        try:
+            parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        except ValueError:  # an unbalanced '[' of an IPv6 address, ...
+            parts = None
         check(parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname), "url", self.url,
               "must be an http:// or https:// URL with a host")
         try:

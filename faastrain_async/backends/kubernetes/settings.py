@@ -48,7 +48,12 @@ def _label_form(value: object) -> None:
 
 
 def _url(what: str, value: object) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # an unbalanced '[' of an IPv6 address, ...
+        parts = None
+    if isinstance(value, str) and any(not c.isprintable() or c.isspace() for c in value):
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what}={value!r} is not valid: must be an http:// or https:// URL")
     return str(value).rstrip("/")
