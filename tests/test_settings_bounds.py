@@ -29,7 +29,7 @@ from loadgen.profiles import ProfileError, Trace, draw_profile
         ({"interval": math.nan}, "interval=nan"),
         ({"settle_timeout": 1e300}, "settle_timeout=1e+300 is not valid: must be a number in (0, 86400]"),
         ({"episode_steps": True}, "episode_steps=True is not valid: must be an integer"),
-        ({"max_replicas": 10**9}, "max_replicas=1000000000 is not valid: must be an integer in [0, 10000]"),
+        ({"max_replicas": 10**9}, "max_replicas=1000000000 is not valid: must be an integer in [0, 1000]"),
         ({"max_delta": 2.0}, "max_delta=2.0 is not valid: must be an integer"),
         ({"sim": {"tick": 1e-300}}, "tick=1e-300 is not valid: must be a number in [0.001, 3600]"),
         ({"sim": {"tick": 1e300}}, "tick=1e+300"),
