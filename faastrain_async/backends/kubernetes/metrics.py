@@ -208,31 +208,32 @@ class PrometheusMetrics:
         await self._wait_ingested(end)
         cpu_request, mem_request = await self.resource_requests()
         queries = window_queries(self.settings, end - start)
-        counted = self._counts(start, end)
-        if self.settings.resource_metrics == "cadvisor":
-            values, (requests, successes) = await asyncio.gather(self._prom.query_all(queries, end), counted)
+        counts = count_queries(self.settings, end - start)
+        cadvisor = self.settings.resource_metrics == "cadvisor"
+        # One task group: the first failure cancels the other reads, and is what is raised.
+        try:
+            async with asyncio.TaskGroup() as tg:
+                rates = tg.create_task(self._prom.query_all(queries, end), name="window-rates")
+                scrapes = tg.create_task(self._prom.samples(counts["scrapes"], end), name="window-scrapes")
+                counters = tg.create_task(self._prom.samples(counts["counters"], end), name="window-counters")
+                usage = None if cadvisor else tg.create_task(self.pod_usage(), name="window-pod-usage")
+        except BaseExceptionGroup as group:
+            raise group.exceptions[0] from None
+        values = rates.result()
+        requests, successes = window_counts(scrapes.result(), counters.result(), start, end)
+        if usage is None:
             cpu_read, mem_read = single(values["cpu_cores"], "cpu"), single(values["mem_bytes"], "memory")
             if cpu_read is None or mem_read is None:
                 raise MetricsUnavailable(f"no cAdvisor CPU or memory series for the pods of {self.settings.deployment_name}")
             cpu, mem = cpu_read, mem_read
         else:
-            values, (requests, successes), (cpu, mem) = await asyncio.gather(
-                self._prom.query_all(queries, end), counted, self.pod_usage()
-            )
+            cpu, mem = usage.result()
         return WindowMetrics(
             start=start, end=end, requests=requests, successes=min(successes, requests),
             mean_exec_s=single(values["mean_exec"], "mean execution time"),
             p95_exec_s=single(values["p95_exec"], "p95 execution time"),
             cpu_util=cpu / cpu_request, mem_util=mem / mem_request,
         )
-
-    async def _counts(self, start: float, end: float) -> tuple[float, float]:
-        """Requests and successes in the window, from the raw samples at its edges."""
-        queries = count_queries(self.settings, end - start)
-        scrapes, counters = await asyncio.gather(
-            self._prom.samples(queries["scrapes"], end), self._prom.samples(queries["counters"], end)
-        )
-        return window_counts(scrapes, counters, start, end)
 
     async def _wait_ingested(self, end: float) -> None:
         """Return once Prometheus holds a scrape of the gateway taken at or after ``end``."""
