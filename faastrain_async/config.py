@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping, TypeVar
 
 from faastrain_async.errors import ConfigError
-from loadgen.bounds import Bound
+from loadgen.bounds import LOAD_BOUNDS, Bound
 
 ActionMode = Literal["delta", "updown"]
 WorldPolicy = Literal["continue", "new"]
@@ -98,7 +98,10 @@ BOUNDS: dict[str, Bound] = {
     "retries": Bound(0, 100, "retries of a failed request", integer=True),
     "watch_timeout": Bound(1, _SECONDS_A_DAY, "seconds of one watch request", integer=True),
     "watch_failures": Bound(1, 1000, "failed reconnections of the watcher before it gives up", integer=True),
-    "load_workers": Bound(0, 1024, "load generator worker processes", integer=True),
+    # The load generator's own, as its command line checks them.
+    "load_timeout": LOAD_BOUNDS["timeout"],
+    "load_duration": LOAD_BOUNDS["duration"],
+    "load_workers": LOAD_BOUNDS["workers"],
 }
 
 

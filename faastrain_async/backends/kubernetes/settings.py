@@ -126,7 +126,7 @@ class KubernetesSettings:
         one_of("resource_metrics", self.resource_metrics, ("metrics-api", "cadvisor"))
         one_of("on_metrics_unavailable", self.on_metrics_unavailable, ("raise", "stale"))
         for name, bound in (
-            ("ingest_timeout", "timeout"), ("request_timeout", "timeout"), ("load_timeout", "timeout"), ("backoff", None),
+            ("ingest_timeout", "timeout"), ("request_timeout", "timeout"), ("load_timeout", None), ("backoff", None),
             ("backoff_max", "backoff"), ("local_scrape_interval", "scrape_interval"), ("retries", None),
             ("watch_timeout", None), ("watch_failures", None), ("load_workers", None), ("local_cold_start", "delay"),
         ):  # fmt: skip
