@@ -143,3 +143,13 @@ def test_a_wait_longer_than_threading_allows_is_a_wait_that_long_and_close_still
 async def test_the_async_env_checks_before_it_builds_anything() -> None:
     with pytest.raises(ConfigError, match="backend=3.5"):
         AsyncFaaSEnv(3.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
+def test_a_bad_seed_is_a_config_error_naming_it(seed: object) -> None:
+    env = gym.make("FaaSTrainGym-v1")
+    try:
+        with pytest.raises(ConfigError, match=f"seed={seed!r} is not valid"):
+            env.reset(seed=seed)  # type: ignore[arg-type]
+    finally:
+        env.close()

@@ -73,6 +73,12 @@ log = get_logger(__name__)
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 
 
+def check_seed(seed: object, name: str = "seed") -> None:
+    """Refuse a seed that is not None or an integer >= 0 (what Gymnasium's seeding takes)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ConfigError(f"{name}={seed!r} is not valid: must be an integer >= 0 or None")
+
+
 def workload_of(spec: str | Workload | Profile) -> Workload:
     """A workload from its spec (a ConfigError naming a bad one), or the workload itself."""
     try:
@@ -151,6 +157,7 @@ class AsyncFaaSEnv:
     def reset_plan(self, seed: int | None, options: Mapping[str, Any] | None) -> tuple[int | None, int]:
         """Check a reset's options and seed the env: (the world's seed or None, the replicas)."""
         self._check_open()
+        check_seed(seed)
         s = self.settings
         replicas = s.initial_replicas
         for key, value in (options or {}).items():

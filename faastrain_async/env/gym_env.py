@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from faastrain_async.backends.ports import Backend
-from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult
+from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult, check_seed
 from faastrain_async.env.render import EpisodePlot
 from faastrain_async.errors import ConfigError, EnvClosedError, FaaSTrainError
 
@@ -162,6 +162,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
             self._plot.episode_steps = steps
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        check_seed(seed)  # before Gymnasium's own check, whose error is no FaaSTrainError
         super().reset(seed=seed)
         obs, info = self._call(self.env.areset(seed=seed, options=options))
         self._np_random = self.env.np_random  # one generator: the core's
