@@ -112,7 +112,9 @@ async def cluster() -> AsyncIterator[LocalCluster]:
         yield running
 
 
-def make_env(cluster: LocalCluster, function: str, prometheus_url: str | None = None, **kubernetes: Any) -> AsyncFaaSEnv:
+def make_env(
+    cluster: LocalCluster, function: str, prometheus_url: str | None = None, *, interval: float = 2.0, **kubernetes: Any
+) -> AsyncFaaSEnv:
     settings = {
         "function": function,
         "kubeconfig": str(cluster.kubeconfig_path),
@@ -123,7 +125,7 @@ def make_env(cluster: LocalCluster, function: str, prometheus_url: str | None = 
         "backoff": 0.05,
         **kubernetes,
     }
-    return AsyncFaaSEnv("kubernetes", kubernetes=settings, interval=2.0, settle_timeout=30.0, profile=f"constant:rate={RATE:g}")
+    return AsyncFaaSEnv("kubernetes", kubernetes=settings, interval=interval, settle_timeout=30.0, profile=f"constant:rate={RATE:g}")
 
 
 async def sent_in(env: AsyncFaaSEnv, start: float, end: float) -> float:
@@ -148,6 +150,17 @@ async def test_live_request_counts_are_whole_and_match_what_was_sent(cluster: Lo
             sent = await sent_in(env, *info["window"])
             # The edges are the scrapes before them: a shift of less than a scrape at each.
             assert abs(obs[2] - sent) <= 2 * RATE * SCRAPE + 2, (obs[2], sent)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_shortest_live_window_allowed_holds_a_load_report(cluster: LocalCluster) -> None:
+    async with make_env(cluster, "whole", interval=1.0) as env:
+        await env.areset(seed=0)
+        for _ in range(6):
+            obs, _, _, _, info = await env.astep(5)
+            assert info["window"][1] - info["window"][0] == pytest.approx(1.0)
+            assert info["load_intended_rps"] == pytest.approx(RATE) and obs[2] == int(obs[2])
 
 
 @pytest.mark.slow
