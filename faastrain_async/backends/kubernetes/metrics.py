@@ -11,7 +11,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from faastrain_async.backends.kubernetes.pods import TRANSIENT
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings, promql_string
-from faastrain_async.clients.prometheus import PrometheusClient, Series, single
+from faastrain_async.clients.prometheus import PrometheusClient, Series, quote, single
 from faastrain_async.errors import ConfigError, MetricsUnavailable
 from faastrain_async.events import WindowMetrics
 from faastrain_async.logger import get_logger
@@ -260,12 +260,14 @@ class PrometheusMetrics:
             )
         except (ApiException, *TRANSIENT) as e:
             raise MetricsUnavailable(f"metrics.k8s.io could not list pod metrics in {s.namespace!r}: {e!r}") from e
-        items = listed.get("items", [])
+        items = listed.get("items", []) if isinstance(listed, dict) else None
+        if not isinstance(items, list):
+            raise MetricsUnavailable(f"metrics.k8s.io answered pod metrics that are not a list of pods: {quote(repr(listed))}")
         if not items:
             raise MetricsUnavailable(f"metrics.k8s.io reports no pods for {s.selector!r} in {s.namespace!r}")
         try:
             cpu = [parse_quantity(item["containers"][0]["usage"]["cpu"], "cpu usage") for item in items]
             mem = [parse_quantity(item["containers"][0]["usage"]["memory"], "memory usage") for item in items]
-        except (ConfigError, KeyError, IndexError) as e:
+        except (ConfigError, KeyError, IndexError, TypeError) as e:
             raise MetricsUnavailable(f"metrics.k8s.io answered pod metrics that cannot be read: {e!r}") from e
         return sum(cpu) / len(cpu), sum(mem) / len(mem)
