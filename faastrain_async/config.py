@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping, TypeVar
 
 from faastrain_async.errors import ConfigError
+from loadgen.bounds import LOAD_BOUNDS, Bound
 
 ActionMode = Literal["delta", "updown"]
 WorldPolicy = Literal["continue", "new"]
@@ -39,15 +40,83 @@ def check(ok: bool, name: str, value: object, allowed: str) -> None:
 
 
 def positive(name: str, value: float) -> None:
-    check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name, value, "must be a finite number > 0")
+    check(_number(value) and math.isfinite(value) and value > 0, name, value, "must be a finite number > 0")
 
 
 def non_negative(name: str, value: float) -> None:
-    check(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, name, value, "must be a finite number >= 0")
+    check(_number(value) and math.isfinite(value) and value >= 0, name, value, "must be a finite number >= 0")
 
 
 def int_at_least(name: str, value: int, low: int) -> None:
     check(isinstance(value, int) and not isinstance(value, bool) and value >= low, name, value, f"must be an integer >= {low}")
+
+
+def _number(value: object) -> bool:
+    # bool is an int to Python, but True is no interval: a setting's number is an int or a float.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_SECONDS_A_DAY = 86400.0
+
+#: The numeric settings' bounds, each stated once: a setting (or a family of settings) ->
+#: its smallest and largest value and what it means. They keep values inside what the code
+#: can compute with (no overflowing wait, no array too large for memory, no simulation that
+#: never ends) and inside what makes sense; the message of a value outside names the bound.
+#: The workload's own bounds (rates, durations) are ``loadgen.bounds.LOAD_BOUNDS``.
+BOUNDS: dict[str, Bound] = {
+    # -- EnvSettings, RewardSettings --------------------------------------------------------------
+    "interval": Bound(1e-3, _SECONDS_A_DAY, "seconds of one measurement window"),
+    "live_interval": Bound(
+        1.0, _SECONDS_A_DAY, "seconds of one measurement window on a live cluster, whose load generator reports once a second"
+    ),
+    "settle_timeout": Bound(0, _SECONDS_A_DAY, "seconds to wait for the replicas to settle", low_open=True),
+    "episode_steps": Bound(1, 1e9, "steps per episode", integer=True),
+    # The simulator's per-replica-count tables cost time with the square of the most replicas
+    # (about 20 s to build for 1000 on a small machine).
+    "replicas": Bound(0, 1000, "replicas of the function", integer=True),
+    "replica_change": Bound(1, 1000, "replicas one action adds or removes at most", integer=True),
+    "penalty": Bound(-1e9, 0, "reward added when the requested scaling could not be applied"),
+    "slo_seconds": Bound(0, _SECONDS_A_DAY, "seconds of mean execution time the reward aims below", low_open=True),
+    # -- SimSettings ------------------------------------------------------------------------------
+    "service_time": Bound(0, 3600, "mean seconds one request takes alone", low_open=True),
+    "cv": Bound(0, 10, "coefficient of variation (standard deviation / mean)"),
+    "concurrency": Bound(1, 1e6, "requests one replica runs at once", integer=True),
+    "replica_rate": Bound(0, 1e6, "requests per second one replica completes at most", low_open=True),
+    "request_timeout": Bound(0, _SECONDS_A_DAY, "seconds a request may take before it fails", low_open=True),
+    "cpu": Bound(0, 1e4, "cores (CPU seconds per second)", low_open=True),
+    "idle_cpu": Bound(0, 1e4, "cores a ready replica uses when idle"),
+    "mem_request_mib": Bound(0, 1e7, "MiB of memory a replica requests", low_open=True),
+    "mib": Bound(0, 1e7, "MiB of memory"),
+    "delay": Bound(0, _SECONDS_A_DAY, "seconds (a replica's start, termination or grace period)"),
+    "tick": Bound(1e-3, 3600, "seconds of one step of the simulation"),
+    "time_scale": Bound(1e-3, 1e4, "how many times faster than wall time the simulator runs"),
+    "window_cells": Bound(0, 1e6, "simulation ticks in one measurement window (interval / tick)"),
+    # -- KubernetesSettings -----------------------------------------------------------------------
+    "timeout": Bound(0, _SECONDS_A_DAY, "seconds a wait or a request may take", low_open=True),
+    "backoff": Bound(0, 3600, "seconds between retries", low_open=True),
+    "scrape_interval": Bound(0, 3600, "seconds between Prometheus' scrapes", low_open=True),
+    "retries": Bound(0, 100, "retries of a failed request", integer=True),
+    "watch_timeout": Bound(1, _SECONDS_A_DAY, "seconds of one watch request", integer=True),
+    "watch_failures": Bound(1, 1000, "failed reconnections of the watcher before it gives up", integer=True),
+    # The load generator's own, as its command line checks them.
+    "load_timeout": LOAD_BOUNDS["timeout"],
+    "load_duration": LOAD_BOUNDS["duration"],
+    "load_workers": LOAD_BOUNDS["workers"],
+}
+
+
+def bounded(name: str, value: object, bound: str | None = None) -> None:
+    """Raise ConfigError naming ``name=value`` unless it lies in ``BOUNDS[bound or name]``."""
+    problem = BOUNDS[bound or name].problem(name, value)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def check_window_cells(interval: float, tick: float) -> None:
+    """Refuse a window of more simulation ticks than the simulator can hold in memory at once."""
+    problem = BOUNDS["window_cells"].problem("interval / tick", interval / tick)
+    if problem is not None:
+        raise ConfigError(f"interval={interval:g} with the simulator's tick={tick:g}: {problem}")
 
 
 def dns_label(name: str, value: object) -> str:
@@ -86,8 +155,8 @@ class RewardSettings:
     def __post_init__(self) -> None:
         one_of("reward preset", self.preset, REWARD_PRESETS)
         if self.penalty is not None:
-            check(math.isfinite(self.penalty) and self.penalty <= 0, "penalty", self.penalty, "must be a finite number <= 0")
-        positive("slo_seconds", self.slo_seconds)
+            bounded("penalty", self.penalty)
+        bounded("slo_seconds", self.slo_seconds)
 
     @property
     def effective_penalty(self) -> float:
@@ -131,16 +200,17 @@ class EnvSettings:
     observation_dtype: ObservationDtype = "float32"
 
     def __post_init__(self) -> None:
-        positive("interval", self.interval)
-        int_at_least("episode_steps", self.episode_steps, 1)
+        bounded("interval", self.interval)
+        bounded("episode_steps", self.episode_steps)
         one_of("episode_end", self.episode_end, EPISODE_ENDS)
-        int_at_least("min_replicas", self.min_replicas, 0)
+        bounded("min_replicas", self.min_replicas, "replicas")
+        bounded("max_replicas", self.max_replicas, "replicas")
         int_at_least("max_replicas", self.max_replicas, 1)
         if self.min_replicas > self.max_replicas:
             raise ConfigError(
                 f"min_replicas={self.min_replicas} is greater than max_replicas={self.max_replicas}; need min <= max"
             )
-        int_at_least("initial_replicas", self.initial_replicas, 0)
+        bounded("initial_replicas", self.initial_replicas, "replicas")
         check(
             self.min_replicas <= self.initial_replicas <= self.max_replicas,
             "initial_replicas",
@@ -148,9 +218,9 @@ class EnvSettings:
             f"must lie in [min_replicas, max_replicas] = [{self.min_replicas}, {self.max_replicas}]",
         )
         one_of("action_mode", self.action_mode, ACTION_MODES)
-        int_at_least("max_delta", self.max_delta, 1)
-        int_at_least("step_size", self.step_size, 1)
-        positive("settle_timeout", self.settle_timeout)
+        bounded("max_delta", self.max_delta, "replica_change")
+        bounded("step_size", self.step_size, "replica_change")
+        bounded("settle_timeout", self.settle_timeout)
         one_of("on_settle_timeout", self.on_settle_timeout, SETTLE_POLICIES)
         check(isinstance(self.profile, str) and bool(self.profile.strip()), "profile", self.profile, "must be a profile spec such as 'constant:rate=10'")
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
@@ -252,24 +322,16 @@ class SimSettings:
     calibration: str | None = None
 
     def __post_init__(self) -> None:
-        int_at_least("concurrency", self.concurrency, 1)
-        for name in ("service_time", "request_timeout", "cpu_per_request", "cpu_request", "mem_request_mib", "tick"):
-            positive(name, getattr(self, name))
-        for name in (
-            "service_time_cv", "cold_start", "cold_start_cv", "termination", "termination_cv", "grace_period",
-            "idle_cpu", "mem_base_mib", "mem_per_request_mib",
-        ):  # fmt: skip
-            non_negative(name, getattr(self, name))
+        for name, bound in _SIM_BOUNDS:
+            if getattr(self, name) is not None or name not in _SIM_OPTIONAL:
+                bounded(name, getattr(self, name), bound)
         one_of("overload", self.overload, OVERLOAD_MODES)
-        for name in ("replica_rate", "cores", "time_scale"):
-            if getattr(self, name) is not None:
-                positive(name, getattr(self, name))
         check(self.calibration is None or isinstance(self.calibration, str), "calibration", self.calibration, "must be a file path")
 
     def with_cores(self, cores: float) -> SimSettings:
         """These settings with the node's ``cores`` replaced (a function's share of a shared
         node, set every window: a copy that checks only the new value)."""
-        positive("cores", cores)
+        bounded("cores", cores, "cpu")
         copy = object.__new__(SimSettings)
         copy.__dict__.update(self.__dict__)
         object.__setattr__(copy, "cores", float(cores))
@@ -280,6 +342,17 @@ class SimSettings:
         """Requests per second one replica completes at most."""
         return self.replica_rate if self.replica_rate is not None else self.concurrency / self.service_time
 
+
+#: Each numeric field of SimSettings and the bound (in BOUNDS) it keeps to.
+_SIM_BOUNDS: tuple[tuple[str, str | None], ...] = (
+    ("service_time", None), ("service_time_cv", "cv"), ("concurrency", None), ("replica_rate", None),
+    ("request_timeout", None), ("cpu_per_request", "cpu"), ("cpu_request", "cpu"), ("idle_cpu", None),
+    ("mem_request_mib", None), ("mem_base_mib", "mib"), ("mem_per_request_mib", "mib"),
+    ("cold_start", "delay"), ("cold_start_cv", "cv"), ("termination", "delay"), ("termination_cv", "cv"),
+    ("grace_period", "delay"), ("cores", "cpu"), ("tick", None), ("time_scale", None),
+)  # fmt: skip
+#: The fields of SimSettings that may be None.
+_SIM_OPTIONAL = ("replica_rate", "cores", "time_scale")
 
 S = TypeVar("S")
 

@@ -1,6 +1,7 @@
 """Writing result files so that none is lost and every failure says which file and why.
 
-- :func:`output_folder` checks a folder takes files before a run touches anything in it.
+- :func:`output_folder` checks a folder takes files before a run touches anything in it;
+  :func:`output_file` does so for one file's folder.
 - :func:`writing` turns an ``OSError`` (a full disk, no permission, a folder in the way)
   into an :class:`~faastrain_async.errors.OutputError` naming the file.
 - :func:`write_text` replaces a file whole or not at all, so a reader (or a run killed
@@ -37,6 +38,15 @@ def output_folder(folder: Path) -> Path:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
             pass
     return folder
+
+
+def output_file(path: Path) -> Path:
+    """``path``, once its folder takes files (made if missing) and nothing but a file is in
+    its way; OutputError if not. The file itself is not touched."""
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; give a file name")
+    output_folder(path.parent)
+    return path
 
 
 def write_text(path: Path, text: str) -> None:

@@ -66,13 +66,14 @@ class AzureLike(Shape):
             raise ProfileError(f"swing (daily peak / trough) must be >= 1, got {self.swing!r}")
         if not 0.0 <= self.bursts <= 60.0:
             raise ProfileError(f"bursts must be in [0, 60] per hour (at most one a minute), got {self.bursts!r}")
-        check_positive("height", self.height)
+        check_positive("height", self.height, "factor")
         if not (math.isfinite(self.tail) and self.tail > 1.0):
             raise ProfileError(f"tail (the Pareto shape) must be > 1, got {self.tail!r}")
         if not (math.isfinite(self.top) and self.top >= self.height):
             raise ProfileError(f"top must be >= height ({fmt(self.height)}), got {self.top!r}")
         if not (math.isfinite(self.noise) and self.noise >= 0.0):
             raise ProfileError(f"noise must be a number >= 0, got {self.noise!r}")
+        check_positive("top", self.top, "factor")
         check_positive("day", self.day)
         check_fraction("start", self.start)
         check_key(self.key)

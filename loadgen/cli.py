@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from loadgen.bounds import LOAD_BOUNDS
 from loadgen.lifeline import orphaned
 from loadgen.profiles import Profile, ProfileError, Trace, draw_profile
 from loadgen.schedule import ARRIVAL_MODES
@@ -128,7 +129,12 @@ def _profile(args: argparse.Namespace) -> Profile:
 
 
 def _split_url(url: str, function: str | None) -> tuple[str, str, str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:  # an unbalanced '[' of an IPv6 address, ...
+        raise UsageError(f"--url {url!r} is not a valid URL: {e}") from None
+    if any(not c.isprintable() or c.isspace() for c in url):
+        raise UsageError(f"--url {url!r} must not contain spaces or control characters")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--url {url!r} must be an http:// or https:// URL with a host")
     try:
@@ -160,21 +166,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _check_bound(flag: str, value: object, bound: str) -> None:
+    problem = LOAD_BOUNDS[bound].problem(flag, value)
+    if problem is not None:
+        raise UsageError(problem)
+
+
+def _check_stats_file(path: str) -> None:
+    """Refuse a --stats file that cannot be written, before anything starts."""
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        raise UsageError(f"--stats {path!r} is a directory, not a file")
+    if not parent.is_dir():
+        raise UsageError(f"--stats {path!r}: its directory {str(parent)!r} does not exist")
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise UsageError(f"--stats {path!r} cannot be written (permission denied)")
+
+
 def _check(args: argparse.Namespace) -> None:
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout!r}")
-    if args.duration is not None and args.duration <= 0:
-        raise UsageError(f"--duration must be > 0 seconds, got {args.duration!r}")
+    _check_bound("--timeout", args.timeout, "timeout")
+    if args.duration is not None:
+        _check_bound("--duration", args.duration, "duration")
     if args.seed < 0:
         raise UsageError(f"--seed must be an integer >= 0, got {args.seed!r}")
-    if args.workers < 0 or args.expect_workers < 0:
-        raise UsageError(f"--workers and --expect-workers must be >= 0, got {args.workers!r}, {args.expect_workers!r}")
+    _check_bound("--workers", args.workers, "workers")
+    _check_bound("--expect-workers", args.expect_workers, "workers")
+    _check_bound("--max-users", args.max_users, "max_users")
+    if args.stats is not None:
+        _check_stats_file(args.stats)
     if args.workers and args.expect_workers:
         raise UsageError("--workers (local processes) and --expect-workers (remote ones) exclude each other")
     if not args.method.isalpha():
         raise UsageError(f"--method {args.method!r} must be an HTTP method such as POST or GET")
-    if args.max_users < 1:
-        raise UsageError(f"--max-users must be >= 1, got {args.max_users!r}")
     if not 100 <= args.expect_status <= 599:
         raise UsageError(f"--expect-status must be an HTTP status 100..599, got {args.expect_status!r}")
     if args.profile is None and args.trace is None:

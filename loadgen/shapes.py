@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from loadgen.bounds import LOAD_BOUNDS
+
 __all__ = [
     "Profile",
     "ProfileError",
@@ -66,14 +68,23 @@ class Profile(Protocol):
         ...
 
 
-def check_positive(name: str, value: float) -> None:
-    if not value > 0 or not math.isfinite(value):
-        raise ProfileError(f"{name} must be a finite number > 0, got {value!r}")
+def check_bound(name: str, value: float, bound: str) -> None:
+    """A ProfileError naming ``name=value`` unless it lies in ``LOAD_BOUNDS[bound]``."""
+    problem = LOAD_BOUNDS[bound].problem(name, value)
+    if problem is not None:
+        raise ProfileError(problem)
+
+
+def check_positive(name: str, value: float, bound: str = "seconds") -> None:
+    """A duration (or, with ``bound="factor"``, a multiplier) inside its bound."""
+    check_bound(name, value, bound)
 
 
 def check_rate_range(low: float, high: float) -> None:
-    if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low:
-        raise ProfileError(f"rates need 0 <= low <= high (finite), got low={low!r}, high={high!r}")
+    check_bound("rate" if low == high else "low", low, "rate")
+    check_bound("rate" if low == high else "high", high, "rate")
+    if high < low:
+        raise ProfileError(f"rates need 0 <= low <= high, got low={low!r}, high={high!r}")
 
 
 def check_fraction(name: str, value: float) -> None:
@@ -315,7 +326,7 @@ class Diurnal(Shape):
     def __post_init__(self) -> None:
         check_rate_range(self.low, self.high)
         check_positive("period", self.period)
-        check_positive("sharpness", self.sharpness)
+        check_positive("sharpness", self.sharpness, "factor")
         if not 0.0 <= self.peak_at <= 1.0:
             raise ProfileError(f"peak must be a fraction of the period in [0, 1], got {self.peak_at!r}")
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from loadgen.bounds import LOAD_BOUNDS
 from loadgen.shapes import ProfileError, Shape, check_positive, fmt, sequence_kernel
 
 __all__ = ["Trace", "cached_counts", "load_trace"]
@@ -55,13 +56,17 @@ class Trace(Shape):
             if not (math.isfinite(c) and c >= 0):
                 raise ProfileError(f"trace {self.source}: interval {i} has count {c!r}; counts must be >= 0")
         check_positive("interval", self.interval)
-        check_positive("scale", self.scale)
-        check_positive("compress", self.compress)
+        check_positive("scale", self.scale, "factor")
+        check_positive("compress", self.compress, "factor")
         if not (isinstance(self.offset, int) and 0 <= self.offset < len(self.counts)):
             raise ProfileError(
                 f"offset must be an interval of the trace, 0..{len(self.counts) - 1}, got {self.offset!r}"
             )
         object.__setattr__(self, "table", _shared_table(self.counts))
+        # Counts, scale and compress are each bounded loosely; the rate they make together is what must fit.
+        problem = LOAD_BOUNDS["rate"].problem("peak rate", self.peak)
+        if problem is not None:
+            raise ProfileError(f"trace {self.source} replayed at scale={fmt(self.scale)}, compress={fmt(self.compress)}: {problem}")
 
     @property
     def count(self) -> int:

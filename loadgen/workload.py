@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from loadgen.bounds import LOAD_BOUNDS
 from loadgen.families import FAMILIES, Family, Param
 from loadgen.shapes import Profile, ProfileError
 from loadgen.values import MAX_CORNERS, Fixed, Random, Value, parse_value
@@ -122,6 +123,10 @@ class SpecWorkload:
                     f"profile spec {self.spec!r}: its ranges allow {', '.join(drawn)}, which is not valid: {e}"
                 ) from None
             peak = max(peak, profile.peak)
+        # Each parameter is bounded alone; the peak they make together must fit too.
+        problem = LOAD_BOUNDS["rate"].problem("peak rate", peak)
+        if problem is not None:
+            raise ProfileError(f"profile spec {self.spec!r}: {problem}")
         fixed = all(isinstance(v, Fixed) for _, v in self.values)
         return SpecWorkload(self.family, self.values, self.spec, peak, profile if fixed else None)
 

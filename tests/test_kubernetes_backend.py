@@ -74,7 +74,7 @@ async def test_an_episode_measures_exactly_the_settled_replicas(cluster: LocalCl
             assert obs[3] == pytest.approx(target, abs=1e-3)
             assert len(cluster.ready_pods("episode")) == target
             # Requests seen by Prometheus match what the generator sent, within a scrape
-            # (the counter moves at scrapes; increase() extrapolates to the window's borders).
+            # (the counter moves at scrapes; the scrapes before the window's borders stand for them).
             start, end = info["window"]
             sent = await sent_in(env, start, end)
             assert abs(obs[2] - sent) <= 2 * RATE * SCRAPE + 2, (obs[2], sent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faastrain_async.backends.kubernetes.metrics import ingest_query, window_queries
+from faastrain_async.backends.kubernetes.metrics import count_queries, ingest_query, window_queries
 from faastrain_async.cli.export import series_queries
 from faastrain_async.backoff import backoff_delay
 from faastrain_async.quantity import parse_quantity
@@ -51,7 +51,7 @@ def test_bad_settings_are_named(kwargs: dict, message: str) -> None:
 def test_the_function_label_form_reaches_every_query() -> None:
     bare = KubernetesSettings(function_label_form="{function}")
     assert bare.function_label == "api"
-    queries = [*window_queries(bare, 30.0).values(), ingest_query(bare), *series_queries(bare, 1.0).values()]
+    queries = [*window_queries(bare, 30.0).values(), *count_queries(bare, 30.0).values(), ingest_query(bare), *series_queries(bare, 1.0).values()]
     assert all('function_name="api"' in q for q in queries if "function_name" in q)
     assert not any("openfaas-fn" in q for q in queries)
 
@@ -63,8 +63,10 @@ def test_promql_label_values_are_escaped() -> None:
 def test_window_queries_are_faastraingyms_over_the_window() -> None:
     q = window_queries(KubernetesSettings(), 30.0)
     f = 'function_name="api.openfaas-fn"'
-    assert q["requests"] == f"sum(increase(gateway_function_invocation_total{{{f}}}[30000ms]))"
-    assert q["successes"] == f'sum(increase(gateway_function_invocation_total{{{f},code="200"}}[30000ms]))'
+    assert "requests" not in q and "successes" not in q  # counted from raw samples: count_queries
+    counts = count_queries(KubernetesSettings(), 30.0)
+    assert counts["counters"] == f"gateway_function_invocation_total{{{f}}}[150000ms]"  # the window and EDGE_LOOKBACK
+    assert counts["scrapes"] == f"gateway_service_count{{{f}}}[150000ms]"
     assert "rate(gateway_functions_seconds_sum" in q["mean_exec"] and "/" in q["mean_exec"]
     assert q["p95_exec"].startswith("histogram_quantile(0.95")
     assert "cpu_cores" not in q

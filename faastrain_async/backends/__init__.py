@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from faastrain_async.backends.ports import Backend
-from faastrain_async.config import EnvSettings, SimSettings, build_settings
+from faastrain_async.config import EnvSettings, SimSettings, build_settings, check_window_cells
 from faastrain_async.errors import ConfigError
 from loadgen.profiles import Workload
 
@@ -46,7 +46,9 @@ def make_backend(
             raise ConfigError("kubernetes settings (or local_cluster) were given, but backend='sim'; use backend='kubernetes'")
         from faastrain_async.backends.sim.backend import SimBackend
 
-        return SimBackend(sim_settings(sim), workload)
+        simulated = sim_settings(sim)
+        check_window_cells(settings.interval, simulated.tick)
+        return SimBackend(simulated, workload)
     if name == "kubernetes":
         if sim:
             raise ConfigError("sim settings were given, but backend='kubernetes'; use backend='sim'")

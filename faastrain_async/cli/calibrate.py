@@ -22,6 +22,7 @@ from faastrain_async.calibration.plan import FULL, QUICK
 from faastrain_async.cli.run import attach_local_cluster, key_values
 from faastrain_async.config import dns_label
 from faastrain_async.errors import ConfigError
+from faastrain_async.outputs import output_file
 from faastrain_async.local.settings import BUILTIN_KINDS
 
 
@@ -74,6 +75,7 @@ def command_of(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise ConfigError(f"--out {str(args.out)!r} is a directory; give a file name such as calibration.json")
+    output_file(args.out)  # before an experiment of many minutes, not after
     settings, attached = settings_of(args)
     plan = QUICK if args.quick else FULL
     started = time.monotonic()

@@ -179,7 +179,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = cluster_settings(args)
     assert settings.state_dir is not None
     state_dir = Path(settings.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise ConfigError(f"--state-dir {str(state_dir)!r} is a file, not a folder")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--state-dir {str(state_dir)!r} cannot be made: {e.strerror or e}") from None
     if locked(state_dir):
         raise LocalClusterError(already_running(state_dir))
     if args.detach:

@@ -13,6 +13,7 @@ from typing import Any
 from faastrain_async.backends import BACKENDS
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings
 from faastrain_async.config import ACTION_MODES, EPISODE_ENDS, OBSERVATION_DTYPES, PRESETS, REWARD_PRESETS, EnvSettings
+from faastrain_async.env.async_env import check_seed
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
@@ -202,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.steps < 1:
         raise ConfigError(f"--steps {args.steps}: need at least 1")
+    check_seed(args.seed, "--seed")
     env = make_env(args, render_mode="ansi")
     rows: list[StepRow] = []
     interrupted: KeyboardInterrupt | None = None

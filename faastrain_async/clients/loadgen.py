@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from faastrain_async.config import check, http_method, int_at_least, one_of, positive
+from faastrain_async.config import bounded, check, http_method, int_at_least, one_of, positive
 from faastrain_async.errors import ConfigError, LoadGeneratorError
 from faastrain_async.events import LoadReport
 from loadgen.lifeline import die_with_parent
@@ -81,7 +81,10 @@ class LoadGenSettings:
     history: int = 86400
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        try:
+            parts = urlsplit(self.url) if isinstance(self.url, str) else None
+        except ValueError:  # an unbalanced '[' of an IPv6 address, ...
+            parts = None
         check(parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname), "url", self.url,
               "must be an http:// or https:// URL with a host")
         try:
@@ -89,16 +92,17 @@ class LoadGenSettings:
         except ProfileError as e:
             raise ConfigError(f"profile={self.profile!r} is not valid: {e}") from None
         if self.duration is not None:
-            positive("duration", self.duration)
+            bounded("duration", self.duration, "load_duration")
         int_at_least("seed", self.seed, 0)
         one_of("arrivals", self.arrivals, ARRIVAL_MODES)
-        for name in ("timeout", "start_timeout", "stop_timeout"):
+        bounded("timeout", self.timeout, "load_timeout")
+        for name in ("start_timeout", "stop_timeout"):
             positive(name, getattr(self, name))
         http_method("method", self.method)
         check(isinstance(self.body, str), "body", self.body, "must be a string")
         check(isinstance(self.expect_status, int) and 100 <= self.expect_status <= 599, "expect_status", self.expect_status,
               "must be an HTTP status in 100..599")
-        int_at_least("workers", self.workers, 0)
+        bounded("workers", self.workers, "load_workers")
         int_at_least("history", self.history, 1)
 
     def command(self, python: str = sys.executable) -> list[str]:

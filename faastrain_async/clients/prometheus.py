@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 from collections.abc import Mapping
@@ -17,6 +18,16 @@ from faastrain_async.logger import get_logger
 log = get_logger(__name__)
 
 Sample = tuple[dict[str, str], float]
+#: One series of a range selector: its labels and its raw (unix time, value) samples, oldest first.
+Series = tuple[dict[str, str], list[tuple[float, float]]]
+
+#: Characters of an unreadable answer quoted in the error (an HTML page can be long).
+QUOTE_CHARS = 200
+
+
+def quote(text: str) -> str:
+    """``text`` cut to :data:`QUOTE_CHARS` characters, as an error message quotes an answer."""
+    return repr(text[:QUOTE_CHARS] + ("..." if len(text) > QUOTE_CHARS else ""))
 
 
 class PrometheusClient:
@@ -24,7 +35,9 @@ class PrometheusClient:
 
     Every query has ``timeout`` seconds; a connection error, a timeout or a 5xx is retried
     ``retries`` times with exponential backoff (``backoff`` first, at most ``backoff_max``,
-    with jitter); what still fails raises :class:`MetricsUnavailable` naming the query.
+    with jitter); what still fails raises :class:`MetricsUnavailable` naming the query. So
+    does an answer that is not Prometheus' JSON (HTML, a list, ``status`` other than
+    ``success``, a value that is not a number, no ``data``): the error quotes its start.
     """
 
     def __init__(
@@ -45,13 +58,38 @@ class PrometheusClient:
         self._backoff_max = backoff_max
 
     async def query(self, expr: str, at: float) -> list[Sample]:
-        """The instant vector of ``expr`` evaluated at unix time ``at``: (labels, value) pairs."""
+        """The instant vector (or scalar) of ``expr`` evaluated at unix time ``at``: (labels, value) pairs."""
+        kind, result = await self._data(expr, at)
+        try:
+            if kind == "scalar":
+                return [({}, _number(result[1]))]
+            if kind == "vector":
+                return [(_labels(sample["metric"]), _number(sample["value"][1])) for sample in result]
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise self._unreadable(expr, result, e) from None
+        raise MetricsUnavailable(f"Prometheus at {self.url} answered {expr!r} with a {kind}, not a vector")
+
+    async def samples(self, expr: str, at: float) -> list[Series]:
+        """The raw samples of a range selector ``expr`` (such as ``x[90s]``) up to unix time ``at``."""
+        kind, result = await self._data(expr, at)
+        if kind != "matrix":
+            raise MetricsUnavailable(f"Prometheus at {self.url} answered {expr!r} with a {kind}, not a range of samples")
+        try:
+            return [
+                (_labels(series["metric"]), [(_number(t), _number(v)) for t, v in series["values"]])
+                for series in result
+            ]
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise self._unreadable(expr, result, e) from None
+
+    async def _data(self, expr: str, at: float) -> tuple[str, Any]:
+        """The ``resultType`` and ``result`` of an answer, after retries; MetricsUnavailable otherwise."""
         last: BaseException | None = None
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(backoff_delay(attempt, self._backoff, self._backoff_max, random.random()))
             try:
-                return await self._query_once(expr, at)
+                return await self._data_once(expr, at)
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as e:
                 last = e
                 status = getattr(e, "status", None)
@@ -60,22 +98,33 @@ class PrometheusClient:
                 log.warning("prometheus retry", attempt=attempt + 1, error=repr(e))
         raise MetricsUnavailable(f"Prometheus at {self.url} could not answer {expr!r}: {last!r}") from last
 
-    async def _query_once(self, expr: str, at: float) -> list[Sample]:
+    async def _data_once(self, expr: str, at: float) -> tuple[str, Any]:
         params = {"query": expr, "time": f"{at:.3f}"}
         async with self._session.get(f"{self.url}/api/v1/query", params=params, timeout=self._timeout) as response:
             if response.status >= 500:
                 response.raise_for_status()
-            body: dict[str, Any] = await response.json(content_type=None)
-        if body.get("status") != "success":
+            text = await response.text(errors="replace")
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
             raise MetricsUnavailable(
-                f"Prometheus rejected {expr!r}: {body.get('errorType', '?')}: {body.get('error', body)}"
+                f"Prometheus at {self.url} answered {expr!r} with something that is not its JSON "
+                f"(HTTP {response.status}): {quote(text)}"
             )
-        data = body["data"]
-        if data["resultType"] == "scalar":
-            return [({}, float(data["result"][1]))]
-        if data["resultType"] != "vector":
-            raise MetricsUnavailable(f"Prometheus answered {expr!r} with a {data['resultType']}, not a vector")
-        return [(sample["metric"], float(sample["value"][1])) for sample in data["result"]]
+        if body.get("status") != "success":
+            reason = f"{body.get('errorType', '?')}: {body['error']}" if "error" in body else quote(text)
+            raise MetricsUnavailable(f"Prometheus at {self.url} rejected {expr!r} (HTTP {response.status}): {reason}")
+        data = body.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("resultType"), str) or "result" not in data:
+            raise MetricsUnavailable(f"Prometheus at {self.url} answered {expr!r} without a result: {quote(text)}")
+        return data["resultType"], data["result"]
+
+    def _unreadable(self, expr: str, result: Any, error: BaseException) -> MetricsUnavailable:
+        return MetricsUnavailable(
+            f"Prometheus at {self.url} answered {expr!r} with a result that cannot be read ({error!r}): {quote(json.dumps(result))}"
+        )
 
     async def query_all(self, exprs: Mapping[str, str], at: float) -> dict[str, list[Sample]]:
         """All of ``exprs`` in one concurrent round; the first failure cancels the rest and is raised."""
@@ -85,6 +134,19 @@ class PrometheusClient:
         except BaseExceptionGroup as group:
             raise group.exceptions[0] from None
         return {name: task.result() for name, task in tasks.items()}
+
+
+def _number(value: Any) -> float:
+    """A sample's value or time; Prometheus writes values as strings ("12.5", "NaN", "+Inf")."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _labels(metric: Any) -> dict[str, str]:
+    if not isinstance(metric, dict):
+        raise TypeError(f"labels {metric!r} are not a mapping")
+    return {str(k): str(v) for k, v in metric.items()}
 
 
 def single(samples: list[Sample], what: str) -> float | None:

@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 from gymnasium.utils import seeding
 
-from faastrain_async.backends import make_backend
+from faastrain_async.backends import BACKENDS, make_backend
 from faastrain_async.backends.ports import Backend
 from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.engine.engine import Engine, StepRecord
@@ -71,6 +71,12 @@ from loadgen.profiles import Profile, ProfileError, Workload, as_workload
 log = get_logger(__name__)
 
 StepResult = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
+
+
+def check_seed(seed: object, name: str = "seed") -> None:
+    """Refuse a seed that is not None or an integer >= 0 (what Gymnasium's seeding takes)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ConfigError(f"{name}={seed!r} is not valid: must be an integer >= 0 or None")
 
 
 def workload_of(spec: str | Workload | Profile) -> Workload:
@@ -99,6 +105,8 @@ class AsyncFaaSEnv:
         if reward is not None:
             settings["reward"] = reward
         if profile is not None:
+            if not isinstance(profile, str) and not isinstance(getattr(profile, "spec", None), str):
+                raise ConfigError(f"profile={profile!r} is not valid: must be a profile spec such as 'constant:rate=10', or a Profile")
             settings["profile"] = profile if isinstance(profile, str) else profile.spec
         self.settings = env_settings(preset, **settings)
         self.workload = workload_of(profile if profile is not None else self.settings.profile)
@@ -107,8 +115,10 @@ class AsyncFaaSEnv:
                 backend, self.settings, self.workload, sim=sim, kubernetes=kubernetes, local_cluster=local_cluster
             )
             self.backend_name = backend
-        else:
+        elif hasattr(backend, "clock") and callable(getattr(backend, "reset", None)):  # its ports may come at connect
             self.backend, self.backend_name = backend, type(backend).__name__
+        else:
+            raise ConfigError(f"backend={backend!r} is not valid: must be one of {', '.join(BACKENDS)}, or a Backend object")
         s = self.settings
         self.engine = Engine(
             self.backend, interval=s.interval, settle_timeout=s.settle_timeout, on_settle_timeout=s.on_settle_timeout
@@ -147,6 +157,7 @@ class AsyncFaaSEnv:
     def reset_plan(self, seed: int | None, options: Mapping[str, Any] | None) -> tuple[int | None, int]:
         """Check a reset's options and seed the env: (the world's seed or None, the replicas)."""
         self._check_open()
+        check_seed(seed)
         s = self.settings
         replicas = s.initial_replicas
         for key, value in (options or {}).items():

@@ -20,9 +20,9 @@ import gymnasium as gym
 import numpy as np
 
 from faastrain_async.backends.ports import Backend
-from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult
+from faastrain_async.env.async_env import AsyncFaaSEnv, StepResult, check_seed
 from faastrain_async.env.render import EpisodePlot
-from faastrain_async.errors import EnvClosedError, FaaSTrainError
+from faastrain_async.errors import ConfigError, EnvClosedError, FaaSTrainError
 
 T = TypeVar("T")
 
@@ -57,7 +57,8 @@ class Portal:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
-            return future.result(timeout)
+            # threading's waits overflow past TIMEOUT_MAX (about 292 years): wait that long at most.
+            return future.result(min(timeout, threading.TIMEOUT_MAX))
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise FaaSTrainError(f"the call did not finish within {timeout:g}s; it was cancelled") from None
@@ -134,7 +135,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(self, backend: str | Backend = "sim", *, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise FaaSTrainError(f"render_mode={render_mode!r} is not supported; use one of {self.metadata['render_modes']}")
+            raise ConfigError(f"render_mode={render_mode!r} is not valid: must be one of {', '.join(self.metadata['render_modes'])} or None")
         self.env = AsyncFaaSEnv(backend, **kwargs)
         self.action_space = self.env.action_space
         self.observation_space = self.env.observation_space
@@ -161,6 +162,7 @@ class FaaSEnv(gym.Env[np.ndarray, np.int64]):
             self._plot.episode_steps = steps
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        check_seed(seed)  # before Gymnasium's own check, whose error is no FaaSTrainError
         super().reset(seed=seed)
         obs, info = self._call(self.env.areset(seed=seed, options=options))
         self._np_random = self.env.np_random  # one generator: the core's

@@ -44,7 +44,7 @@ from gymnasium.vector.utils import batch_space
 
 from faastrain_async.backends import sim_settings
 from faastrain_async.backends.sim.batch import BatchModel, BatchState, BatchWindow
-from faastrain_async.config import RewardSettings, SimSettings, env_settings
+from faastrain_async.config import RewardSettings, SimSettings, check_window_cells, env_settings
 from faastrain_async.backends.sim.backend import SimBackend
 from faastrain_async.env import rewards, spaces
 from faastrain_async.env.async_env import AsyncFaaSEnv, workload_of
@@ -95,6 +95,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             settings["profile"] = profile if isinstance(profile, str) else profile.spec
         self.settings = env_settings(preset, **settings)
         self.sim = sim_settings(sim)
+        check_window_cells(self.settings.interval, self.sim.tick)
         if self.sim.time_scale is not None:
             raise ConfigError(f"sim time_scale={self.sim.time_scale!r}: the vector environment runs on virtual time only")
         self.workload = workload_of(profile if profile is not None else self.settings.profile)

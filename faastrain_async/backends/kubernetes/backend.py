@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -81,13 +82,15 @@ class KubernetesBackend:
         if s.local_cluster:
             s = await self._start_local_cluster()
         configuration = client.Configuration()
+        if s.kubeconfig is not None and not os.path.isfile(s.kubeconfig):
+            raise ConfigError(f"kubeconfig={s.kubeconfig!r} is not valid: no such file")
         try:
             if s.in_cluster:
                 config.load_incluster_config(client_configuration=configuration)
             else:
                 await config.load_kube_config(config_file=s.kubeconfig, context=s.context, client_configuration=configuration)
-        except (config.ConfigException, OSError) as e:
-            raise ConfigError(f"cannot load the Kubernetes configuration ({s.kubeconfig or 'default kubeconfig'}): {e}") from e
+        except Exception as e:  # noqa: BLE001 - the loader raises what a malformed file makes it (TypeError, KeyError, YAMLError...)
+            raise ConfigError(f"cannot load the Kubernetes configuration ({s.kubeconfig or 'default kubeconfig'}): {e!r}") from e
         self.api_url = configuration.host
         api = await stack.enter_async_context(client.ApiClient(configuration=configuration))
         http = await stack.enter_async_context(aiohttp.ClientSession())

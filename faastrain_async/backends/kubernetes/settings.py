@@ -9,7 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from faastrain_async.backoff import backoff_delay
-from faastrain_async.config import check, dns_label, http_method, int_at_least, non_negative, one_of, positive
+from faastrain_async.config import bounded, check, dns_label, http_method, one_of
 from faastrain_async.errors import ConfigError
 
 # One requirement of a label selector: key=value, key==value or key!=value (no set syntax).
@@ -22,7 +22,8 @@ MetricsPolicy = Literal["raise", "stale"]
 
 def label_selector(value: object) -> str:
     """``value`` if it is an equality-based label selector such as ``faas_function=matmul``."""
-    if not isinstance(value, str) or not all(_SELECTOR_PART.match(part.strip()) for part in value.split(",")):
+    # fullmatch and spaces only: '$' would let a trailing newline through, and strip() would drop it.
+    if not isinstance(value, str) or not all(_SELECTOR_PART.fullmatch(part.strip(" ")) for part in value.split(",")):
         raise ConfigError(f"label_selector={value!r} is not valid: expected key=value[,key2=value2]")
     return value
 
@@ -47,7 +48,12 @@ def _label_form(value: object) -> None:
 
 
 def _url(what: str, value: object) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # an unbalanced '[' of an IPv6 address, ...
+        parts = None
+    if isinstance(value, str) and any(not c.isprintable() or c.isspace() for c in value):
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what}={value!r} is not valid: must be an http:// or https:// URL")
     return str(value).rstrip("/")
@@ -119,17 +125,18 @@ class KubernetesSettings:
         one_of("scaler", self.scaler, ("kubernetes", "openfaas"))
         one_of("resource_metrics", self.resource_metrics, ("metrics-api", "cadvisor"))
         one_of("on_metrics_unavailable", self.on_metrics_unavailable, ("raise", "stale"))
-        for name in ("ingest_timeout", "request_timeout", "backoff", "backoff_max", "load_timeout", "local_scrape_interval"):
-            positive(name, getattr(self, name))
-        for name, low in (("retries", 0), ("watch_timeout", 1), ("watch_failures", 1), ("load_workers", 0)):
-            int_at_least(name, getattr(self, name), low)
+        for name, bound in (
+            ("ingest_timeout", "timeout"), ("request_timeout", "timeout"), ("load_timeout", None), ("backoff", None),
+            ("backoff_max", "backoff"), ("local_scrape_interval", "scrape_interval"), ("retries", None),
+            ("watch_timeout", None), ("watch_failures", None), ("load_workers", None), ("local_cold_start", "delay"),
+        ):  # fmt: skip
+            bounded(name, getattr(self, name), bound)
         if (self.gateway_user is None) != (self.gateway_password is None):
             raise ConfigError("gateway_user and gateway_password go together; give both or neither")
         for name in ("in_cluster", "local_cluster"):
             check(isinstance(getattr(self, name), bool), name, getattr(self, name), "must be true or false")
         if self.in_cluster and self.kubeconfig:
             raise ConfigError("in_cluster=True and kubeconfig were both given; choose one")
-        non_negative("local_cold_start", self.local_cold_start)
         _label_form(self.function_label_form)
         http_method("load_method", self.load_method)
         check(isinstance(self.load_body, str), "load_body", self.load_body, "must be a string")
