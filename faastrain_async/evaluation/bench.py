@@ -113,12 +113,12 @@ def _suites() -> dict[str, Suite]:
     quick = tuple(s for s in families if s.name in ("sine", "flash", "onoff"))
     return {
         "faastrain-v1": Suite(
-            "faastrain-v1", families, tuple(range(1000, 1010)), 2, 20,
+            "faastrain-v1", families, tuple(range(9000, 9010)), 2, 20,
             "8 scenarios (7 workload families' default ranges and the Azure sample replay) x 10 held-out seeds "
-            "(1000-1009) x 2 episodes of 20 steps",
+            "(9000-9009) x 2 episodes of 20 steps",
         ),
         "faastrain-v1-quick": Suite(
-            "faastrain-v1-quick", quick, (1000, 1001), 1, 10,
+            "faastrain-v1-quick", quick, (9000, 9001), 1, 10,
             "the sine, flash and onoff scenarios of faastrain-v1 x 2 held-out seeds x 1 episode of 10 steps (for CI)",
         ),
     }  # fmt: skip

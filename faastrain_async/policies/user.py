@@ -54,7 +54,7 @@ def user_policy(settings: EnvSettings, options: dict[str, str], spec: str | None
     """The policy of ``py:module:Class`` (``options["value"]`` is ``module:Class``)."""
     target = options.pop("value", "")
     module, colon, cls_name = target.rpartition(":")
-    spec = spec or f"py:{target}"
+    spec = spec or "".join([f"py:{target}", *(f",{k}={v}" for k, v in options.items())])
     if not colon or not _MODULE.match(module) or not _NAME.match(cls_name):
         raise ConfigError(f"policy {spec}: expected py:module:Class (a dotted module name, then a class name), got {target!r}")
     cls = getattr(_import(module, spec), cls_name, None)

@@ -44,6 +44,10 @@ class BatchWindow(NamedTuple):
     t_settled: np.ndarray
     settled: np.ndarray
     ready: np.ndarray  # ready replicas at the window's end
+    pending: np.ndarray  # replicas not yet ready at the window's end
+    # Replicas this step removed that are still being deleted at the window's end (those of
+    # earlier steps are gone by then unless the interval is below half the grace period).
+    terminating: np.ndarray
     replicas: np.ndarray  # time-weighted mean of ready replicas over the window
     requests: np.ndarray
     successes: np.ndarray
@@ -53,10 +57,6 @@ class BatchWindow(NamedTuple):
     mem: np.ndarray
     intended_rps: np.ndarray
     achieved_rps: np.ndarray
-    pending: np.ndarray  # replicas not yet ready at the window's end
-    # Replicas this step removed that are still being deleted at the window's end (those of
-    # earlier steps are gone by then unless the interval is below half the grace period).
-    terminating: np.ndarray
 
 
 @dataclass
@@ -160,7 +160,7 @@ class BatchModel:
         st.t[:] = end
         self._fold_ready(st, end)
         terminating = (removed > end[:, None]).sum(axis=1)
-        return BatchWindow(t_action, t_settled, settled, st.ready.copy(), *columns, st.n_pending.copy(), terminating)
+        return BatchWindow(t_action, t_settled, settled, st.ready.copy(), st.n_pending.copy(), terminating, *columns)
 
     def _scale(self, st: BatchState, targets: np.ndarray, now: np.ndarray) -> np.ndarray:
         """Create or remove replicas so that ``targets`` are pending or ready (as a ReplicaSet);
