@@ -34,7 +34,7 @@ from faastrain_async.cli.logs import configure_logging
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.evaluation.bench import SUITES, BenchResult, run_bench
-from faastrain_async.evaluation.leaderboard import mean_scores, rows, text
+from faastrain_async.evaluation.leaderboard import mean_scores, paired, rows, text
 from faastrain_async.training.trainer import TrainConfig, train
 
 #: Every family of the suite but onoff (and no trace: the replay is new too).
@@ -67,6 +67,17 @@ def markdown(result: BenchResult, names: dict[str, str]) -> str:
         lines.append(f"| {sc.scenario.name}{left} | " + " | ".join(cells) + f" | {best.text(2)} ({sc.best_static}) |")
     means = mean_scores(result)
     lines.append("| mean score | " + " | ".join(f"{means[p][0]:.2f}" for p in result.policies) + " | 1.00 |")
+    return "\n".join(lines)
+
+
+def differences(result: BenchResult, names: dict[str, str]) -> str:
+    """Each model's total reward minus the best static count's and HPA's, episode by episode."""
+    models = [p for p in result.policies if p in names]
+    head = ["scenario", *(f"{names[m]} − {other}" for m in models for other in ("best static", "hpa"))]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for sc in result.scenarios:
+        cells = [paired(sc, m, other).text(2) for m in models for other in (sc.best_static, result.policies[0])]
+        lines.append(f"| {sc.scenario.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -105,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text(result))
     print()
     print(markdown(result, models))
+    print()
+    print(differences(result, models))
     print()
     for line in budgets:
         print(f"- {line}")

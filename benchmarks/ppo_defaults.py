@@ -35,8 +35,12 @@ VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "seed-default": ({"reward": "seed"}, False),
     # The normalized reward alone.
     "normalized-default": ({"reward": "normalized"}, False),
+    # The normalized reward, the six columns normalised: what the rich columns add.
+    "normalized-default-norm": ({"reward": "normalized"}, True),
     # The setting the README's quick start recommends.
     "normalized-rich-norm": ({"reward": "normalized", "observation": "rich"}, True),
+    # FaaSTrainGym's reward with the rich observation: what the reward changes.
+    "seed-rich-norm": ({"reward": "seed", "observation": "rich"}, True),
 }
 SEEDS = list(range(9000, 9010))
 EPISODES = 2
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timesteps", type=int, default=300_000)
     parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="the variants to run (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="variants trained at once (one core each)")
     args = parser.parse_args(argv)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
