@@ -10,13 +10,14 @@ length, changing only the reward, the observation and whether Gymnasium's
 frozen) is then evaluated with ``faastrain evaluate``'s harness on held-out seeds 9000-9009 x 2
 episodes, beside HPA, KPA and the best static count in hindsight on the same episodes.
 
-Run from the repository root (needs the rl extra; each variant about 3 minutes per 100,000
-steps on one core, two variants run side by side with ``--jobs 2``)::
+Run from the repository root (needs the rl extra; a variant of 300,000 steps takes 7-10
+minutes on one of two shared cores, so the five take about 25 minutes with ``--jobs 2``;
+``--variants`` picks some)::
 
     python benchmarks/ppo_defaults.py --timesteps 300000 --jobs 2
 
 It prints a table per variant and a summary: PPO's mean total reward against the best static
-count's, with 95% confidence intervals.
+count's, with 95% confidence intervals (docs/results.md).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ or with ``world="new"``, whose worlds are drawn from 63-bit seeds. The suites' w
 from __future__ import annotations
 
 import csv
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -238,13 +239,13 @@ def run_bench(
     try:
         for scenario in suite.scenarios:
             overrides = {"profile": scenario.profile, "episode_steps": suite.episode_steps}
-            vector = None if make_vector_env is None else (lambda n, o=overrides: make_vector_env(o, n))  # type: ignore[misc]
+            vector = None if make_vector_env is None else functools.partial(make_vector_env, overrides)
             episodes: dict[str, list[EpisodeResult]] = {}
             seconds: dict[str, float] = {}
             for spec in [*ranked, *(s for s in statics if s not in ranked)]:
                 started = time.perf_counter()
                 run = evaluate(
-                    [spec], lambda o=overrides: make_env(o), seeds=suite.seeds, episodes=suite.episodes,  # type: ignore[misc]
+                    [spec], functools.partial(make_env, overrides), seeds=suite.seeds, episodes=suite.episodes,
                     slo=SLO(p95_seconds=settings.reward.slo_seconds), make_vector_env=vector,
                 )  # fmt: skip
                 episodes[spec] = run.results
