@@ -176,3 +176,45 @@ def test_the_default_observation_is_the_six_columns() -> None:
         env.close()
     with pytest.raises(ConfigError, match="observation='full' is not valid: must be one of default, rich"):
         FaaSEnv(observation="full")
+
+
+def test_a_model_trained_on_the_rich_observation_acts_on_it_and_refuses_the_default(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    from faastrain_async.training.model_policy import ModelPolicy
+    from faastrain_async.training.trainer import TrainConfig, train
+
+    def rich() -> FaaSEnv:
+        return FaaSEnv(observation="rich", profile="mix:sine|flash", world="new")
+
+    result = train(TrainConfig(timesteps=256, n_envs=2, eval_every=0, save=tmp_path / "m"), rich)
+    env = rich()
+    try:
+        policy = make_policy(f"model:{result.model_path}", env.env.settings)
+        assert isinstance(policy, ModelPolicy) and policy.encoder.size == 2 * (7 + len(RICH_FIELDS))
+        obs, info = env.reset(seed=3)
+        assert 0 <= policy.act(obs, info) < env.action_space.n
+    finally:
+        env.close()
+    with pytest.raises(ConfigError, match="trained with observation='rich'; evaluate it on such an env"):
+        make_policy(f"model:{result.model_path}", EnvSettings())
+
+
+def test_the_vector_envs_autoreset_starts_the_rich_history_again() -> None:
+    for mode in ("NextStep", "SameStep"):
+        env = FaaSVectorEnv(3, observation="rich", episode_steps=2, autoreset_mode=mode)
+        try:
+            env.reset(seed=0)
+            up = np.full(3, 7)  # +2 every step
+            env.step(up)
+            obs, _, _, truncated, info = env.step(up)
+            assert truncated.all()
+            if mode == "NextStep":
+                obs, _, _, _, info = env.step(up)  # the autoreset step
+            lags = obs[:, 6:9]
+            rate = obs[:, OBSERVATION_FIELDS.index("requests")] / env.settings.interval
+            # A reset: no earlier window, so every lag is this window's rate; the reset's scaling is the last.
+            np.testing.assert_allclose(lags, np.repeat(rate[:, None], 3, axis=1), rtol=1e-5)
+            np.testing.assert_allclose(obs[:, 6 + RICH_FIELDS.index("since_scaling_s")], env.settings.interval + obs[:, 6 + RICH_FIELDS.index("settle_s")], rtol=1e-5)
+            assert (obs[:, 6 + RICH_FIELDS.index("target")] == env.settings.initial_replicas).all()
+        finally:
+            env.close()
