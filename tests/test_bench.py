@@ -214,7 +214,8 @@ def test_the_vector_envs_autoreset_starts_the_rich_history_again() -> None:
             rate = obs[:, OBSERVATION_FIELDS.index("requests")] / env.settings.interval
             # A reset: no earlier window, so every lag is this window's rate; the reset's scaling is the last.
             np.testing.assert_allclose(lags, np.repeat(rate[:, None], 3, axis=1), rtol=1e-5)
-            np.testing.assert_allclose(obs[:, 6 + RICH_FIELDS.index("since_scaling_s")], env.settings.interval + obs[:, 6 + RICH_FIELDS.index("settle_s")], rtol=1e-5)
+            since, settle = (obs[:, 6 + RICH_FIELDS.index(name)] for name in ("since_scaling_s", "settle_s"))
+            np.testing.assert_allclose(since, env.settings.interval + settle, rtol=1e-5)
             assert (obs[:, 6 + RICH_FIELDS.index("target")] == env.settings.initial_replicas).all()
         finally:
             env.close()
