@@ -33,6 +33,7 @@ from faastrain_async.config import EnvSettings
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
 from faastrain_async.errors import ConfigError
+from faastrain_async.evaluation import leaderboard
 from faastrain_async.evaluation.harness import METRICS, SLO, EpisodeResult, as_dict, episode_seeds, evaluate
 from faastrain_async.outputs import output_folder, writing
 from faastrain_async.policies import make_policy, parse_spec
@@ -223,8 +224,6 @@ def run_bench(
     ``episode_steps``; ``make_vector_env(overrides, n)`` (the simulator) a vector env of ``n``.
     Writes into ``out`` as it goes (see the module docstring); returns everything.
     """
-    from faastrain_async.evaluation import leaderboard
-
     first = {"profile": suite.scenarios[0].profile, "episode_steps": suite.episode_steps}
     probe = make_env(first)
     try:
