@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="rank policies on a named benchmark suite (scenarios x held-out seeds)",
         description=(
             "Run HPA, the policies given and every static count on each scenario of a suite, on the same seeded "
-            "episodes; print a leaderboard (mean ± 95%% CI of the total reward per episode, and a normalised "
+            "episodes; print a leaderboard (mean ± 95% CI of the total reward per episode, and a normalised "
             "score: 0 = HPA or --reference, 1 = the best static count in hindsight) and write episodes.csv (as each policy "
             "finishes), leaderboard.txt, leaderboard.csv, results.json, scores.png and rewards.png. "
             f"Suites: {', '.join(f'{n} ({s.description})' for n, s in SUITES.items())}."
