@@ -20,6 +20,7 @@ SettlePolicy = Literal["continue", "truncate", "raise"]
 RewardPreset = Literal["seed", "normalized"]
 ObservationDtype = Literal["float32", "float64"]
 EpisodeEnd = Literal["truncated", "terminated"]
+ObservationKind = Literal["default", "rich"]
 
 ACTION_MODES: tuple[str, ...] = ("delta", "updown")
 SETTLE_POLICIES: tuple[str, ...] = ("continue", "truncate", "raise")
@@ -27,6 +28,7 @@ REWARD_PRESETS: tuple[str, ...] = ("seed", "normalized")
 WORLD_POLICIES: tuple[str, ...] = ("continue", "new")
 OBSERVATION_DTYPES: tuple[str, ...] = ("float32", "float64")
 EPISODE_ENDS: tuple[str, ...] = ("truncated", "terminated")
+OBSERVATIONS: tuple[str, ...] = ("default", "rich")
 
 DEFAULT_PROFILE = "sine:period=600,low=2,high=40"
 
@@ -198,6 +200,10 @@ class EnvSettings:
     world: WorldPolicy = "continue"
     #: The observation's dtype: float64 for agents written for FaaSTrainGym or DRe-SCale.
     observation_dtype: ObservationDtype = "float32"
+    #: "default": FaaSTrainGym's six columns; "rich": those six, then recent request rates,
+    #: the target, pending and terminating replicas, the last settle time, the time since the
+    #: last scaling and the p95 execution time (docs/environment.md).
+    observation: ObservationKind = "default"
 
     def __post_init__(self) -> None:
         bounded("interval", self.interval)
@@ -226,6 +232,7 @@ class EnvSettings:
         check(isinstance(self.reward, RewardSettings), "reward", self.reward, "must be RewardSettings (or a preset name)")
         one_of("world", self.world, WORLD_POLICIES)
         one_of("observation_dtype", self.observation_dtype, OBSERVATION_DTYPES)
+        one_of("observation", self.observation, OBSERVATIONS)
 
 
 #: Settings under which agents written for another environment run unmodified

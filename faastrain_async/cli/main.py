@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=LEVELS, default="warning", help="lowest log level shown")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.register(commands)
-    for module in ("local", "evaluate", "train", "export", "calibrate"):
+    for module in ("local", "evaluate", "bench", "train", "export", "calibrate"):
         try:
             extension = __import__(f"faastrain_async.cli.{module}", fromlist=["register"])
         except ModuleNotFoundError as e:

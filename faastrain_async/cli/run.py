@@ -12,7 +12,9 @@ from typing import Any
 
 from faastrain_async.backends import BACKENDS
 from faastrain_async.backends.kubernetes.settings import KubernetesSettings
-from faastrain_async.config import ACTION_MODES, EPISODE_ENDS, OBSERVATION_DTYPES, PRESETS, REWARD_PRESETS, EnvSettings
+from faastrain_async.config import (
+    ACTION_MODES, EPISODE_ENDS, OBSERVATION_DTYPES, OBSERVATIONS, PRESETS, REWARD_PRESETS, WORLD_POLICIES, EnvSettings,
+)  # fmt: skip
 from faastrain_async.env.async_env import check_seed
 from faastrain_async.env.gym_env import FaaSEnv
 from faastrain_async.env.vector_env import FaaSVectorEnv
@@ -62,9 +64,12 @@ ENV_OPTIONS: dict[str, tuple[type, str]] = {
     "settle_timeout": (float, "longest wait for the replicas to settle, seconds"),
     "episode_end": (str, "what the last step of an episode reports"),
     "observation_dtype": (str, "dtype of the observations"),
+    "observation": (str, "default: FaaSTrainGym's six columns; rich: also recent rates, replicas in flight, timings, p95"),
+    "world": (str, "sim: what a reset without a seed does: continue the world, or begin a new one (a new draw of a ranged or mix: profile)"),
 }
 _CHOICES = {
     "action_mode": ACTION_MODES, "reward": REWARD_PRESETS, "episode_end": EPISODE_ENDS, "observation_dtype": OBSERVATION_DTYPES,
+    "observation": OBSERVATIONS, "world": WORLD_POLICIES,
 }  # fmt: skip
 
 

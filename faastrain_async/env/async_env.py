@@ -16,6 +16,9 @@ window and the replicas that held during it show.
 ``Box(6,)``, float32 (``observation_dtype="float64"`` for float64): mean execution time (s), throughput (% of requests that succeeded),
 requests in the window, ready replicas (time-weighted over the window), mean CPU and mean
 memory use of the pods as fractions of their requests. See ``spaces.OBSERVATION_FIELDS``.
+``observation="rich"`` appends recent request rates, the target, pending and terminating
+replicas, the last settle time, the time since the last scaling and the p95 execution time
+(``spaces.RICH_FIELDS``, computed in ``observations``).
 
 ## Rewards
 ``reward="seed"`` (FaaSTrainGym's, up to about 7,500 a step, −1000 when the scaling could not
@@ -64,6 +67,7 @@ from faastrain_async.backends.ports import Backend
 from faastrain_async.config import RewardSettings, SimSettings, env_settings
 from faastrain_async.engine.engine import Engine, StepRecord
 from faastrain_async.env import actions, rewards, spaces
+from faastrain_async.env.observations import RichColumns
 from faastrain_async.errors import ConfigError, EnvClosedError, ResetNeeded
 from faastrain_async.logger import get_logger
 from loadgen.profiles import Profile, ProfileError, Workload, as_workload
@@ -125,6 +129,7 @@ class AsyncFaaSEnv:
         )
         self.action_space = spaces.action_space(s)
         self.observation_space = spaces.observation_space(s)
+        self.rich = RichColumns(1, s.interval) if s.observation == "rich" else None
         self.np_random: np.random.Generator | None = None
         self.episode = 0
         self.steps = 0
@@ -182,7 +187,7 @@ class AsyncFaaSEnv:
         self.target = record.target
         self.last_record = record
         info = self._info(record, actions.ScaleRequest(0, record.target, record.target), applied=record.settled)
-        return spaces.observe(record.metrics, record.replicas, self.settings.observation_dtype), info
+        return self._observe(record, changed=None), info
 
     def request(self, action: object) -> actions.ScaleRequest:
         """The replica target ``action`` asks for (a clear error for an action outside the space)."""
@@ -195,6 +200,7 @@ class AsyncFaaSEnv:
         """The step's answer: observation, reward, terminated, truncated, info."""
         s = self.settings
         self.steps += 1
+        changed = request.target != self.target
         self.target = request.target
         self.last_record = record
         applied = not request.clamped and record.settled and abs(record.replicas - request.target) < 1e-6
@@ -209,7 +215,23 @@ class AsyncFaaSEnv:
                 settle_s=round(record.settle_seconds, 3), requests=record.metrics.requests,
                 throughput_pct=round(record.metrics.throughput_pct, 2), reward=round(reward, 3),
             )
-        return spaces.observe(record.metrics, record.replicas, s.observation_dtype), reward, terminated, truncated, info
+        return self._observe(record, changed), reward, terminated, truncated, info
+
+    def _observe(self, record: StepRecord, changed: bool | None) -> np.ndarray:
+        """The observation of ``record``'s window; ``changed`` is None at a reset."""
+        obs = spaces.observe(record.metrics, record.replicas, self.settings.observation_dtype)
+        if self.rich is None:
+            return obs
+        m = record.metrics
+        columns = (
+            np.array([m.requests]), np.array([record.target]), np.array([record.pending]), np.array([record.terminating]),
+            np.array([record.t_action]), np.array([record.t_settled]), np.array([np.nan if m.p95_exec_s is None else m.p95_exec_s]),
+        )  # fmt: skip
+        if changed is None:
+            extra = self.rich.start(slice(None), *columns)
+        else:
+            extra = self.rich.add(slice(None), columns[0], columns[1], np.array([changed]), *columns[2:])
+        return np.concatenate([obs, extra[0].astype(obs.dtype)])
 
     def _info(self, record: StepRecord, request: actions.ScaleRequest, applied: bool) -> dict[str, Any]:
         m = record.metrics

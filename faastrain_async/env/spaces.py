@@ -18,13 +18,29 @@ OBSERVATION_FIELDS: tuple[str, ...] = (
     "mem_util",  # mean memory use of the ready pods, as a fraction of their memory request
 )
 
+#: Previous windows whose request rates the rich observation carries.
+LAGS = 3
+
+#: The columns ``observation="rich"`` appends to the six (see env/observations.py).
+RICH_FIELDS: tuple[str, ...] = (
+    *(f"rate_prev{k}_rps" for k in range(1, LAGS + 1)),
+    "target", "pending", "terminating", "settle_s", "since_scaling_s", "p95_exec_s",
+)  # fmt: skip
+
+
+def observation_fields(settings: EnvSettings) -> tuple[str, ...]:
+    """The names of the observation's columns, in order, for ``settings.observation``."""
+    return OBSERVATION_FIELDS + (RICH_FIELDS if settings.observation == "rich" else ())
+
 
 def observation_space(settings: EnvSettings) -> spaces.Box:
-    """A box with the bounds each entry really has (a count or a use has no upper one)."""
+    """A box with the bounds each entry really has (a count, a use, a rate or a time has no upper one)."""
     dtype = np.dtype(settings.observation_dtype)
-    low = np.zeros(len(OBSERVATION_FIELDS), dtype=dtype)
-    high = np.array([np.inf, 100.0, np.inf, settings.max_replicas, np.inf, np.inf], dtype=dtype)
-    return spaces.Box(low=low, high=high, dtype=dtype)
+    m = float(settings.max_replicas)
+    high = [np.inf, 100.0, np.inf, m, np.inf, np.inf]
+    if settings.observation == "rich":
+        high += [np.inf] * LAGS + [m, m, np.inf, np.inf, np.inf, np.inf]
+    return spaces.Box(low=np.zeros(len(high), dtype=dtype), high=np.array(high, dtype=dtype), dtype=dtype)
 
 
 def action_space(settings: EnvSettings) -> spaces.Discrete:

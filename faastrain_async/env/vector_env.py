@@ -30,6 +30,10 @@ A dict of arrays, one entry per environment: ``step``, ``t_action``, ``t_settled
 ``ready``, ``replicas``, ``requests``, ``successes``, ``exec_time_missing``, ``p95_exec_s``
 (NaN where nothing was served), ``load_intended_rps``, ``load_achieved_rps``,
 ``metrics_stale`` and ``metrics_delay_seconds`` (always False and 0 here).
+
+## Observation
+As the scalar env's: the six columns, and with ``observation="rich"`` the same extra columns
+computed by the same code (:mod:`~faastrain_async.env.observations`).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from faastrain_async.config import RewardSettings, SimSettings, check_window_cel
 from faastrain_async.backends.sim.backend import SimBackend
 from faastrain_async.env import rewards, spaces
 from faastrain_async.env.async_env import AsyncFaaSEnv, workload_of
+from faastrain_async.env.observations import RichColumns
 from faastrain_async.errors import ConfigError, ResetNeeded, SettleTimeout
 from loadgen.batch import BatchProfiles
 from loadgen.profiles import Profile, Workload
@@ -120,6 +125,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         else:
             self._deltas = np.array([-s.step_size, s.step_size], dtype=np.int64)
         self.target = np.full(self.num_envs, s.initial_replicas, dtype=np.int64)
+        self.rich = RichColumns(self.num_envs, s.interval) if s.observation == "rich" else None
         self.steps = np.zeros(self.num_envs, dtype=np.int64)
         self._ended = np.zeros(self.num_envs, dtype=bool)
         self._started = False
@@ -154,7 +160,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self._ended[:] = False
         window = self.model.step(self.state, self.target.copy())
         zeros = np.zeros(n, dtype=np.int64)
-        return self._observe(window), self._info(window, zeros, self.target, np.zeros(n, dtype=bool), window.settled)
+        return self._observe(window, self.target, None), self._info(window, zeros, self.target, np.zeros(n, dtype=bool), window.settled)
 
     def _new_worlds(self, rows: np.ndarray, seeds: Sequence[int] | None = None) -> None:
         """Begin new worlds in ``rows``: warm replicas at time 0, and for a ranged spec or
@@ -214,7 +220,7 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
             raise SettleTimeout(f"environment {i}: replicas did not settle on {target[i]} within settle_timeout={s.settle_timeout}s")
         clamped = requested != target
         applied = ~clamped & window.settled & (np.abs(window.replicas - target) < 1e-6)
-        obs = self._observe(window)
+        obs = self._observe(window, target, target != self.target, restart)
         reward = rewards.rewards(obs[:, 1], obs[:, 0], obs[:, 4], obs[:, 5], window.replicas, applied, s)
         self.target = target
         self.steps = np.where(restart, 0, self.steps + 1)
@@ -245,18 +251,34 @@ class FaaSVectorEnv(VectorEnv):  # type: ignore[type-arg]
         self.state.put(rows, part)
         self.target[rows] = initial
         self.steps[rows] = 0
-        obs[rows] = self._observe(window)
+        obs[rows] = self._observe(window, initial, None, rows=rows)
         zeros = np.zeros(rows.size, dtype=np.int64)
         reset_info = self._info(window, zeros, initial, np.zeros(rows.size, dtype=bool), window.settled, rows)
         for key, value in reset_info.items():
             info[key][rows] = value
 
-    def _observe(self, w: BatchWindow) -> np.ndarray:
-        obs = np.empty((len(w.requests), 6), dtype=self.settings.observation_dtype)
+    def _observe(
+        self, w: BatchWindow, target: np.ndarray, changed: np.ndarray | None, restart: np.ndarray | None = None,
+        rows: np.ndarray | slice = slice(None),
+    ) -> np.ndarray:  # fmt: skip
+        """The observations of the windows ``w`` of environments ``rows``, whose targets are
+        ``target``; ``changed`` where a step changed the target, None for resets (``restart``:
+        the environments of a step that reset instead)."""
+        width = self.single_observation_space.shape[0]
+        obs = np.empty((len(w.requests), width), dtype=self.settings.observation_dtype)
         some = w.requests > 0
         obs[:, 0] = np.nan_to_num(w.mean_exec, nan=0.0)  # no request served: 0, as the scalar env
         obs[:, 1] = np.where(some, 100.0 * w.successes / np.where(some, w.requests, 1.0), 100.0)
         obs[:, 2], obs[:, 3], obs[:, 4], obs[:, 5] = w.requests, w.replicas, w.cpu, w.mem
+        if self.rich is not None:
+            columns = (w.requests, target, w.pending, w.terminating, w.t_action, w.t_settled, w.p95_exec)
+            if changed is None:
+                obs[:, 6:] = self.rich.start(rows, *columns)
+            else:
+                obs[:, 6:] = self.rich.add(rows, columns[0], columns[1], changed, *columns[2:])
+                if restart is not None and restart.any():
+                    again = np.nonzero(restart)[0]
+                    obs[again, 6:] = self.rich.start(again, *(np.asarray(c)[again] for c in columns))
         return obs
 
     def _info(

@@ -2,7 +2,8 @@
 
 ``harness`` runs the episodes, ``stats`` aggregates them with confidence intervals,
 ``report`` writes the table, CSV and JSON, and ``plots`` the PNG figures (matplotlib, imported
-only when plotting).
+only when plotting). ``bench`` runs named suites of scenarios over the harness, and
+``leaderboard`` ranks their results (``faastrain bench``).
 """
 
 from faastrain_async.evaluation.harness import EpisodeResult, Evaluation, evaluate, episode_seeds, split_policies

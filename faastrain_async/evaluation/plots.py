@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from faastrain_async.errors import ConfigError
 from faastrain_async.evaluation.harness import METRICS, Evaluation
 from faastrain_async.evaluation.report import COLUMNS, aggregates, label
+
+if TYPE_CHECKING:
+    from faastrain_async.evaluation.bench import BenchResult
 
 
 def _figure(width: float, height: float) -> Any:
@@ -94,3 +99,50 @@ def write_plots(evaluation: Evaluation, folder: Path) -> list[Path]:
     """timeline.png and aggregates.png in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     return [timeline(evaluation, folder / "timeline.png"), bars(evaluation, folder / "aggregates.png")]
+
+
+def bench_scores(result: BenchResult, path: Path) -> Path:
+    """A bench's normalised scores: a group of bars per scenario, one bar per policy."""
+    from faastrain_async.evaluation.leaderboard import rows
+
+    fig = _figure(max(8.0, 1.3 * len(result.scenarios) + 3), 5)
+    ax = fig.subplots()
+    names = [sc.scenario.name for sc in result.scenarios]
+    labels = [*result.policies, "best-static"]
+    width = 0.8 / len(labels)
+    for k, policy in enumerate(labels):
+        values = [rows(sc, result.policies)[k][2] for sc in result.scenarios]
+        ax.bar([i + (k - (len(labels) - 1) / 2) * width for i in range(len(names))], values, width, label=policy, color=f"C{k % 10}")
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("normalised score (0 = hpa, 1 = best static)")
+    ax.set_title(f"{result.suite.name}: normalised score per scenario")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def bench_rewards(result: BenchResult, path: Path) -> Path:
+    """A bench's mean total reward per episode with 95% intervals, one panel per scenario."""
+    from faastrain_async.evaluation.leaderboard import rows
+
+    n = len(result.scenarios)
+    cols = min(4, n)
+    fig = _figure(3.6 * cols, 3.4 * ((n + cols - 1) // cols))
+    axes = np.asarray(fig.subplots((n + cols - 1) // cols, cols, squeeze=False)).ravel()
+    for ax, sc in zip(axes, result.scenarios):
+        board = rows(sc, result.policies)
+        ax.bar(range(len(board)), [s.mean for _, s, _ in board], yerr=[0.0 if s.ci95 != s.ci95 else s.ci95 for _, s, _ in board],
+               color=[f"C{i % 10}" for i in range(len(board))], capsize=3)  # fmt: skip
+        ax.set_xticks(range(len(board)), [label for label, _, _ in board], rotation=35, ha="right", fontsize=7)
+        ax.set_title(sc.scenario.name)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{result.suite.name}: mean total reward per episode, 95% confidence intervals")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

@@ -101,6 +101,9 @@ class AsyncMultiEnv:
             positive("cores", cores)
         if "profile" in settings:
             raise ConfigError("profile= is the single env's; give profiles= (one for all, or a mapping by function)")
+        if settings.get("observation", "default") != "default":
+            # Its agents' features and the free-cores column follow the six default columns.
+            raise ConfigError(f"observation={settings['observation']!r}: the multi-agent env observes the default six columns")
         self.cooperative = cooperative
         self.observe_free_cores = observe_free_cores
         profile_of = fn.profiles_of(profiles if profiles is not None else DEFAULT_PROFILE, self.functions)

@@ -1,6 +1,7 @@
 """Scaling policies: a small interface and the built-in ones, made from a spec string.
 
-A spec is ``name`` or ``name:key=value,...``, for example ``threshold:target=0.6``.
+A spec is ``name`` or ``name:key=value,...``, for example ``threshold:target=0.6``; a user's
+class is ``py:module:Class`` or ``module:Class`` (:mod:`~faastrain_async.policies.user`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from faastrain_async.errors import ConfigError
 from faastrain_async.policies.base import Policy, parse_spec
 from faastrain_async.policies.baselines import BestStaticPolicy, HPAPolicy, KPAPolicy, OpenFaaSPolicy, StaticPolicy
 from faastrain_async.policies.simple import HoldPolicy, RandomPolicy, ScriptPolicy, ThresholdPolicy
+from faastrain_async.policies.user import looks_like_class, user_policy
 
 PolicyFactory = Callable[[EnvSettings, dict[str, str]], Policy]
 
@@ -44,6 +46,8 @@ POLICIES: dict[str, PolicyFactory] = {
     "model": _saved_model,
     # A trained RLlib checkpoint; Ray is imported only when one is loaded.
     "rllib": _rllib_checkpoint,
+    # A user's class: py:module:Class.
+    "py": user_policy,
 }
 
 
@@ -55,6 +59,13 @@ def register_policy(name: str, factory: PolicyFactory) -> None:
 def make_policy(spec: str, settings: EnvSettings) -> Policy:
     """Build the policy ``spec`` names for an env with ``settings``."""
     name, options = parse_spec(spec)
+    if name not in POLICIES and looks_like_class(spec.strip().partition(":")[0], options):
+        # module:Class, the short form of py:module:Class (the module's own case kept).
+        module = spec.strip().partition(":")[0]
+        try:
+            return user_policy(settings, {**options, "value": f"{module}:{options['value']}"}, spec)
+        except ConfigError as e:
+            raise ConfigError(f"unknown policy {name!r} in {spec!r} (known: {', '.join(sorted(POLICIES))}); as module:Class: {e}") from None
     if name not in POLICIES:
         raise ConfigError(f"unknown policy {name!r} in {spec!r}; known: {', '.join(sorted(POLICIES))}")
     return POLICIES[name](settings, options)

@@ -61,6 +61,11 @@ def read_meta(meta_path: Path, settings: EnvSettings, model: Path) -> dict[str, 
     if features.get("version", FEATURES_VERSION) != FEATURES_VERSION:
         raise ConfigError(f"model {model} uses feature encoding v{features['version']}; this version reads v{FEATURES_VERSION}")
     trained = meta.get("env", {})
+    observation = trained.get("observation", "default")
+    if observation != settings.observation:
+        # The model's input is the encoding of that observation: another one cannot be fed to it.
+        raise ConfigError(f"model {model} was trained with observation={observation!r}; evaluate it on such an env "
+                          f"(observation={observation!r}, on the command line --observation {observation})")  # fmt: skip
     differ = {
         k: (trained[k], getattr(settings, k))
         for k in ("interval", "min_replicas", "max_replicas")

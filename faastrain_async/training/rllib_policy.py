@@ -20,7 +20,7 @@ import numpy as np
 
 from faastrain_async.config import EnvSettings
 from faastrain_async.errors import ConfigError
-from faastrain_async.training.features import PER_STEP
+from faastrain_async.training.features import per_step
 from faastrain_async.training.model_policy import ModelPolicy, read_meta, saved_policy_options
 
 #: The file beside RLlib's own in a checkpoint directory that ``faastrain train`` writes.
@@ -83,7 +83,7 @@ def rllib_policy(settings: EnvSettings, options: dict[str, str]) -> ModelPolicy:
     meta = read_meta(checkpoint / META_FILE, settings, checkpoint)
     history = history or int(meta.get("features", {}).get("history", 2))
     model = RLModuleModel(load_module(checkpoint, module))
-    inputs, expected = model.module.observation_space.shape[0], PER_STEP * history
+    inputs, expected = model.module.observation_space.shape[0], per_step(settings) * history
     if inputs != expected:
         raise ConfigError(f"module {module!r} of {checkpoint} takes {inputs} inputs, and this env's {history} steps of features "
                           f"are {expected} (a multi-agent module that observed the free cores acts only in that env)")  # fmt: skip

@@ -44,6 +44,10 @@ class BatchWindow(NamedTuple):
     t_settled: np.ndarray
     settled: np.ndarray
     ready: np.ndarray  # ready replicas at the window's end
+    pending: np.ndarray  # replicas not yet ready at the window's end
+    # Replicas this step removed that are still being deleted at the window's end (those of
+    # earlier steps are gone by then unless the interval is below half the grace period).
+    terminating: np.ndarray
     replicas: np.ndarray  # time-weighted mean of ready replicas over the window
     requests: np.ndarray
     successes: np.ndarray
@@ -142,7 +146,7 @@ class BatchModel:
 
     def _step(self, st: BatchState, targets: np.ndarray, envs: np.ndarray) -> BatchWindow:
         t_action = st.t.copy()
-        self._scale(st, targets, t_action)
+        removed = self._scale(st, targets, t_action)
         last = np.max(np.where(np.arange(st.pending.shape[1]) < st.n_pending[:, None], st.pending, -np.inf), axis=1)
         done = np.maximum(np.maximum(t_action, last), st.term_until)
         deadline = t_action + self.settle_timeout
@@ -155,14 +159,17 @@ class BatchModel:
         columns = self._window(st, t_settled, end, envs)
         st.t[:] = end
         self._fold_ready(st, end)
-        return BatchWindow(t_action, t_settled, settled, st.ready.copy(), *columns)
+        terminating = (removed > end[:, None]).sum(axis=1)
+        return BatchWindow(t_action, t_settled, settled, st.ready.copy(), st.n_pending.copy(), terminating, *columns)
 
-    def _scale(self, st: BatchState, targets: np.ndarray, now: np.ndarray) -> None:
-        """Create or remove replicas so that ``targets`` are pending or ready (as a ReplicaSet)."""
+    def _scale(self, st: BatchState, targets: np.ndarray, now: np.ndarray) -> np.ndarray:
+        """Create or remove replicas so that ``targets`` are pending or ready (as a ReplicaSet);
+        the deletion times of the ready replicas removed, one row per environment (-inf pads)."""
         s = self.settings
         up = np.maximum(targets - st.active, 0)
         down = np.maximum(st.active - targets, 0)
         slots = np.arange(st.pending.shape[1])
+        removed = np.full((len(targets), 1), -np.inf)
         if up.any():
             width = int(up.max())
             rows, k = np.nonzero(np.arange(width) < up[:, None])
@@ -182,7 +189,10 @@ class BatchModel:
                 mask = np.arange(width) < from_ready[rows, None]
                 draws[mask] = np.minimum(s.grace_period, self._lognormal(self._termination, int(mask.sum())))
                 st.term_until[rows] = np.maximum(st.term_until[rows], now[rows] + draws.max(axis=1))
+                removed = np.full((len(targets), width), -np.inf)
+                removed[rows] = np.where(mask, now[rows, None] + draws, -np.inf)
         st.active[:] = targets
+        return removed
 
     def _lognormal(self, params: tuple[float, float, float] | None, size: int) -> np.ndarray:
         if params is None:
