@@ -19,7 +19,7 @@ import numpy as np
 from loadgen.batch import BatchProfiles
 from loadgen.profiles import parse_workload
 
-TRACE = "tests/data/azure-functions-30s.json"
+TRACE = "faastrain_async/evaluation/data/azure-functions-30s.json"
 WORKLOADS = {
     "sine": "sine",
     "step": "step",

@@ -5,7 +5,7 @@ reward preset and training seed, then evaluated next to HPA, KPA, OpenFaaS and t
 count in hindsight on
 
 * held-out seeds of the training workload (other world seeds than training ever drew), and
-* the replayed Azure Functions trace (tests/data/azure-functions-30s.json, scaled so its peak
+* the replayed Azure Functions trace (faastrain_async/evaluation/data/azure-functions-30s.json, scaled so its peak
   fits the 1-10 replica range), a workload the agent never saw.
 
 Run from the repository root (needs the rl and plot extras; about 3 minutes on 2 cores)::
@@ -39,7 +39,7 @@ from faastrain_async.training.model_policy import ModelPolicy
 from faastrain_async.training.trainer import TrainConfig, train
 
 SINE = "sine:period=600,low=2,high=40"
-TRACE_FILE = "tests/data/azure-functions-30s.json"
+TRACE_FILE = "faastrain_async/evaluation/data/azure-functions-30s.json"
 #: 43 requests per 30 s at the trace's peak, times 25: about 36 req/s, within 10 replicas of ~5 req/s.
 TRACE_SCALE = 25
 BASELINES = ["hpa", "kpa", "openfaas", "best-static"]

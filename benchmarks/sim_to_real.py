@@ -34,7 +34,7 @@ from faastrain_async.calibration.compare import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACE = ROOT / "tests" / "data" / "azure-functions-30s.json"
+TRACE = ROOT / "faastrain_async" / "evaluation" / "data" / "azure-functions-30s.json"
 CALIBRATION = ROOT / "faastrain_async" / "calibration" / "data" / "api.json"
 
 WORKLOADS = {

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACE = Path(__file__).parent / "data" / "azure-functions-30s.json"
+TRACE = Path(__file__).parents[1] / "faastrain_async" / "evaluation" / "data" / "azure-functions-30s.json"
 RUN_TIMEOUT_S = 60.0
 
 

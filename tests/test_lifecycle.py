@@ -112,7 +112,10 @@ def test_one_cluster_per_state_dir_and_the_lock_dies_with_its_owner(tmp_path: Pa
         children = owned_processes(first["cluster_id"])
         os.kill(first["pid"], signal.SIGKILL)
         assert wait_gone([psutil.Process(first["pid"]), *children], 10) == []
-        assert not locked(state)
+        deadline = time.monotonic() + 10  # released as the kernel tears the process down
+        while locked(state):
+            assert time.monotonic() < deadline, "the lock outlived its owner"
+            time.sleep(0.05)
         assert main(up) == 0
         second = read_record(state)
         assert second is not None and second["pid"] != first["pid"]

@@ -11,7 +11,7 @@ import pytest
 
 from loadgen.profiles import PROFILE_KINDS, ProfileError, Trace, load_trace, parse_profile
 
-TRACE = Path(__file__).parent / "data" / "azure-functions-30s.json"
+TRACE = Path(__file__).parents[1] / "faastrain_async" / "evaluation" / "data" / "azure-functions-30s.json"
 
 
 @pytest.mark.parametrize(

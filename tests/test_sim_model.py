@@ -154,7 +154,7 @@ def test_scale_down_removes_pending_replicas_first() -> None:
 
 
 def test_the_trace_replays_interval_by_interval_compressed_and_scaled() -> None:
-    trace = Path(__file__).parent / "data" / "azure-functions-30s.json"
+    trace = Path(__file__).parents[1] / "faastrain_async" / "evaluation" / "data" / "azure-functions-30s.json"
     counts = json.loads(trace.read_text())[:8]
     # compress=10: a 30-second interval lasts 3 s; scale=2 doubles every count.
     model, clock, _ = world(f"trace:path={trace},interval=30,compress=10,scale=2", replicas=10)
