@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import selectors
 import shutil
 import signal
@@ -33,6 +34,19 @@ from faastrain_async.errors import FaaSTrainError
 
 #: The file ``ray start`` writes its cluster's address to, in the node's temp dir.
 ADDRESS_FILE = "ray_current_cluster"
+
+
+def ensure_token() -> None:
+    """Make sure a Ray token is at hand where Ray looks (``RAY_AUTH_TOKEN``, the file at
+    ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``): when there is none, a new one goes into
+    this process's environment, which the nodes started from here and this process's Ray
+    driver read. (``ray start --head`` refuses token authentication without a token.)"""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if (Path(path) if path else Path.home() / ".ray" / "auth_token").is_file():
+        return
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # 256 bits, as Ray's own tokens
 
 
 def free_port() -> int:
@@ -146,6 +160,8 @@ class RayNode:
         # One authentication mode on every node (by default Ray enables tokens on a head only
         # when a token file exists). With tokens the head makes one if there is none, and the
         # other nodes read it; so must the driver, which needs RAY_AUTH_MODE=token too.
+        if self.auth_mode == "token" and self.head_address is None:
+            ensure_token()
         env = {**os.environ, "RAY_AUTH_MODE": self.auth_mode}
         self._supervisor = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
