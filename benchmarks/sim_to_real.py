@@ -116,7 +116,7 @@ def main() -> None:
     for world in (calibrated, uncalibrated):
         taus = ranking_tau(world, real)
         print(f"Kendall's tau, {world.name} vs cluster: " + ", ".join(
-            f"{name if name == 'all' else next(k for k, v in WORKLOADS.items() if v == name)} {tau:+.2f}" for name, tau in taus.items()
+            f"{next((k for k, v in WORKLOADS.items() if v == name), name)} {tau:+.2f}" for name, tau in taus.items()
         ))  # fmt: skip
     print(f"wrote {args.out / 'results.json'}")
 
