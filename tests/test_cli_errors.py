@@ -147,32 +147,30 @@ LOADGEN = [
 ]
 
 
-def _run(module: str, line: str, values: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def _assert_one_error_line(module: str, line: str, values: dict[str, str], prefix: str, named: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module`` with ``line``; it must exit 2 with one stderr line that starts
+    with ``prefix`` and names ``named``, and no traceback."""
     argv = [part.format(**values) for part in line.split()]
     result = subprocess.run(
         [sys.executable, "-m", module, *argv], capture_output=True, text=True, timeout=CASE_TIMEOUT, stdin=subprocess.DEVNULL
     )
-    return result, result.stderr.strip().splitlines()
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(prefix), lines[0]
+    assert named.format(**values) in lines[0], lines[0]
+    return result
 
 
 @pytest.mark.parametrize(("line", "named"), FAASTRAIN, ids=[line for line, _ in FAASTRAIN])
 def test_faastrain_errors_are_one_line_and_exit_2(line: str, named: str, files: dict[str, str], answering: str, silent: str) -> None:
     values = {**files, "answering": answering, "silent": silent}
-    result, lines = _run("faastrain_async.cli.main", line, values)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("faastrain"), lines[0]
-    assert named.format(**values) in lines[0], lines[0]
+    _assert_one_error_line("faastrain_async.cli.main", line, values, "faastrain", named)
 
 
 @pytest.mark.parametrize(("line", "named"), LOADGEN, ids=[line for line, _ in LOADGEN])
 def test_loadgen_errors_are_one_line_and_exit_2(line: str, named: str, files: dict[str, str], answering: str) -> None:
     values = {**files, "answering": answering}
-    result, lines = _run("loadgen", line, values)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("faastrain-loadgen: error: "), lines[0]
-    assert named.format(**values) in lines[0], lines[0]
+    result = _assert_one_error_line("loadgen", line, values, "faastrain-loadgen: error: ", named)
     assert result.stdout == ""

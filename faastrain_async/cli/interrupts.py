@@ -68,7 +68,6 @@ def raising_interrupts() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-
 @contextlib.contextmanager
 def held_interrupts() -> Iterator[None]:
     """An interrupt arriving inside the block is raised when the block ends: for steps that must
