@@ -58,7 +58,8 @@ def _listening_socket(port: int) -> socket.socket:
     return sock
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -191,7 +192,7 @@ class LocalCluster:
             shutil.rmtree(self.state_dir / "prometheus" / "data", ignore_errors=True)
             self._prometheus = PrometheusServer(
                 binary=self._prometheus_binary,
-                port=settings.prometheus_port or _free_port(),
+                port=settings.prometheus_port or free_port(),
                 state_dir=self.state_dir / "prometheus",
                 gateway=f"127.0.0.1:{gateway_port}",
                 scrape_interval=settings.scrape_interval,

@@ -23,7 +23,6 @@ import secrets
 import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 from faastrain_async.errors import FaaSTrainError
+from faastrain_async.local.cluster import free_port
 
 #: The file ``ray start`` writes its cluster's address to, in the node's temp dir.
 ADDRESS_FILE = "ray_current_cluster"
@@ -47,13 +47,6 @@ def ensure_token() -> None:
     if (Path(path) if path else Path.home() / ".ray" / "auth_token").is_file():
         return
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # 256 bits, as Ray's own tokens
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _process_table() -> dict[int, tuple[int, int, str]]:
